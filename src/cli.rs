@@ -1,0 +1,64 @@
+//! Command-line interface: flags and subcommands. Parsing only; `lib.rs` runs them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Multi-node k0s clusters in Vagrant VMs: the helper behind the project's Vagrantfile.
+///
+/// Settings come from environment variables (CONTROL_PLANE_COUNT, WORKER_COUNT, MEMORY_CONTROL,
+/// MEMORY_WORKER, CPU_CONTROL, CPU_WORKER, DISK_SIZE, CLUSTER_NAME, NODE_NETWORK, K0S_VERSION);
+/// see README.md for defaults and limits.
+#[derive(Debug, Parser)]
+#[command(name = "k0s-vagrant", version, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// The Vagrant project directory (where the Vagrantfile is).
+    ///
+    /// Default: the nearest directory upwards from the current one that holds a Vagrantfile.
+    /// State lives in its `.vagrant/k0s/` (or under VAGRANT_DOTFILE_PATH).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the node plan: machines, roles, addresses and sizes.
+    ///
+    /// Reads the settings from the environment. Inside an existing cluster the plan lock
+    /// (.vagrant/k0s/plan.json) decides, except for `vagrant up`, which may extend it.
+    Plan(PlanArgs),
+    /// Print the helper's version.
+    Version,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Output format: `table` for people, `json` for the Vagrantfile (schema_version 1).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+    pub format: PlanFormat,
+
+    /// Provider to plan for: tart or libvirt.
+    ///
+    /// Default: `--provider` in the Vagrant arguments, else VAGRANT_DEFAULT_PROVIDER, else tart on
+    /// macOS and libvirt elsewhere.
+    #[arg(long, value_enum)]
+    pub provider: Option<crate::plan::Provider>,
+
+    /// The Vagrant command line (the Vagrantfile passes its ARGV here): `vagrant up` may write
+    /// the plan lock, every other command reads it.
+    #[arg(last = true, value_name = "VAGRANT_ARGS")]
+    pub vagrant_args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}

@@ -1,0 +1,299 @@
+//! The node plan: which machines exist, their roles, addresses and sizes. Pure: computed from
+//! [`Settings`] and a [`Provider`], so it is tested without Vagrant or VMs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::settings::{LibvirtDriver, Settings, CONTROLLER_OFFSET, HA_OFFSET, WORKER_OFFSET};
+
+/// Bumped when a consumer (the Vagrantfile) would misread the JSON.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Tart,
+    Libvirt,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Tart => "tart",
+            Provider::Libvirt => "libvirt",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Provider> {
+        match name {
+            "tart" => Some(Provider::Tart),
+            "libvirt" => Some(Provider::Libvirt),
+            _ => None,
+        }
+    }
+
+    /// Tart on macOS, libvirt elsewhere.
+    pub fn for_this_os() -> Provider {
+        if cfg!(target_os = "macos") {
+            Provider::Tart
+        } else {
+            Provider::Libvirt
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Controller,
+    Worker,
+}
+
+/// The role k0sctl installs. Every controller also runs a kubelet so it shows in `kubectl get nodes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum K0sRole {
+    #[serde(rename = "controller+worker")]
+    ControllerWorker,
+    #[serde(rename = "worker")]
+    Worker,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub schema_version: u32,
+    pub cluster: Cluster,
+    pub nodes: Vec<Node>,
+    /// Provider settings the Vagrantfile passes through unchanged.
+    pub providers: Providers,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cluster {
+    pub name: String,
+    pub provider_hint: Provider,
+    /// The private node network (libvirt); `null` where the provider assigns addresses (Tart).
+    pub network: Option<Ipv4Net>,
+    /// Where the host's kubectl reaches the API: the HA address with 2+ controllers, else
+    /// control-plane-1; `null` until discovered on Tart.
+    pub api_address: Option<Ipv4Addr>,
+    pub k0s_version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    pub k0s_role: K0sRole,
+    pub runs_workloads: bool,
+    pub ip: Option<Ipv4Addr>,
+    pub cpus: u32,
+    pub memory_mb: u32,
+    pub disk_gb: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Providers {
+    pub tart: TartSettings,
+    pub libvirt: LibvirtSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TartSettings {
+    pub image: String,
+    /// Tart VM names are global per macOS user, so they carry the cluster name.
+    pub vm_names: BTreeMap<String, String>,
+    /// Softnet with isolation off: Tart's default NAT keeps VMs from reaching each other.
+    pub run_args: Vec<String>,
+    pub ssh_user: String,
+    pub ssh_password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibvirtSettings {
+    pub r#box: String,
+    /// `kvm`, or `qemu` (software emulation) where the host has no hardware virtualization.
+    pub driver: String,
+    /// CPU model for the `qemu` driver; `null` keeps vagrant-libvirt's default.
+    pub cpu_model: Option<String>,
+    pub network_name: String,
+    pub netmask: Ipv4Addr,
+}
+
+/// How many controllers run workloads: the first ceil(n/3).
+pub fn workload_controllers(controllers: u32) -> u32 {
+    controllers.div_ceil(3)
+}
+
+pub fn controller_name(index: u32) -> String {
+    format!("control-plane-{index}")
+}
+
+pub fn worker_name(index: u32) -> String {
+    format!("worker-{index}")
+}
+
+/// Facts about the host that the plan depends on; injected so the plan stays pure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostFacts {
+    pub hardware_kvm: bool,
+}
+
+impl HostFacts {
+    /// kvm_intel or kvm_amd loaded means real hardware virtualization; a paravirtual /dev/kvm
+    /// (kvm_pvm) runs guests slower than QEMU's software emulation.
+    pub fn detect() -> HostFacts {
+        let hardware_kvm = ["/sys/module/kvm_intel", "/sys/module/kvm_amd"]
+            .iter()
+            .any(|p| std::path::Path::new(p).exists());
+        HostFacts { hardware_kvm }
+    }
+}
+
+impl Plan {
+    pub fn from_settings(settings: &Settings, provider: Provider, host: HostFacts) -> Plan {
+        let net = settings.node_network;
+        let static_ips = provider == Provider::Libvirt;
+        let address = |offset: u32| {
+            static_ips.then(|| Ipv4Addr::from(u32::from(net.network()) + offset))
+        };
+        let workload_cps = workload_controllers(settings.control_plane_count);
+        let controllers = (1..=settings.control_plane_count).map(|i| Node {
+            name: controller_name(i),
+            role: Role::Controller,
+            k0s_role: K0sRole::ControllerWorker,
+            runs_workloads: i <= workload_cps,
+            ip: address(CONTROLLER_OFFSET + i - 1),
+            cpus: settings.cpu_control,
+            memory_mb: settings.memory_control_mb,
+            disk_gb: settings.disk_gb,
+        });
+        let workers = (1..=settings.worker_count).map(|i| Node {
+            name: worker_name(i),
+            role: Role::Worker,
+            k0s_role: K0sRole::Worker,
+            runs_workloads: true,
+            ip: address(WORKER_OFFSET + i - 1),
+            cpus: settings.cpu_worker,
+            memory_mb: settings.memory_worker_mb,
+            disk_gb: settings.disk_gb,
+        });
+        let nodes: Vec<Node> = controllers.chain(workers).collect();
+        let api_address = if settings.control_plane_count >= 2 {
+            address(HA_OFFSET)
+        } else {
+            address(CONTROLLER_OFFSET)
+        };
+        let driver = match settings.libvirt_driver {
+            LibvirtDriver::Kvm => "kvm",
+            LibvirtDriver::Qemu => "qemu",
+            LibvirtDriver::Auto if host.hardware_kvm => "kvm",
+            LibvirtDriver::Auto => "qemu",
+        };
+        let providers = Providers {
+            tart: TartSettings {
+                image: settings.tart_image.clone(),
+                vm_names: nodes
+                    .iter()
+                    .map(|n| (n.name.clone(), format!("{}-{}", settings.cluster_name, n.name)))
+                    .collect(),
+                run_args: vec!["--net-softnet-allow=0.0.0.0/0".to_string()],
+                ssh_user: "admin".to_string(),
+                ssh_password: "admin".to_string(),
+            },
+            libvirt: LibvirtSettings {
+                r#box: settings.libvirt_box.clone(),
+                driver: driver.to_string(),
+                // TCG cannot emulate the host-model CPU; qemu64 is what it runs everywhere.
+                cpu_model: (driver == "qemu").then(|| "qemu64".to_string()),
+                network_name: format!("k0s-{}", settings.cluster_name),
+                netmask: net.netmask(),
+            },
+        };
+        Plan {
+            schema_version: SCHEMA_VERSION,
+            cluster: Cluster {
+                name: settings.cluster_name.clone(),
+                provider_hint: provider,
+                network: static_ips.then_some(net),
+                api_address,
+                k0s_version: settings.k0s_version.clone(),
+            },
+            nodes,
+            providers,
+        }
+    }
+
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+
+    pub fn count(&self, role: Role) -> usize {
+        self.nodes.iter().filter(|n| n.role == role).count()
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serializing plain structs with string keys cannot fail.
+        serde_json::to_string_pretty(self).expect("plan serializes")
+    }
+
+    /// A table for people, with totals.
+    pub fn to_table(&self) -> String {
+        let mut out = String::new();
+        let c = &self.cluster;
+        let _ = writeln!(
+            out,
+            "cluster {} on {} (network {}, API {}, k0s {})",
+            c.name,
+            c.provider_hint.as_str(),
+            c.network.map_or("assigned by the provider".to_string(), |n| n.to_string()),
+            c.api_address.map_or("control-plane-1, discovered after up".to_string(), |a| format!("{a}:6443")),
+            c.k0s_version.as_deref().unwrap_or("newest stable"),
+        );
+        let rows: Vec<[String; 7]> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                [
+                    n.name.clone(),
+                    match n.k0s_role {
+                        K0sRole::ControllerWorker => "controller+worker".to_string(),
+                        K0sRole::Worker => "worker".to_string(),
+                    },
+                    if n.runs_workloads { "yes" } else { "no" }.to_string(),
+                    n.ip.map_or("dhcp".to_string(), |ip| ip.to_string()),
+                    n.cpus.to_string(),
+                    format!("{} MB", n.memory_mb),
+                    format!("{} GB", n.disk_gb),
+                ]
+            })
+            .collect();
+        let total = [
+            "total".to_string(),
+            format!("{} nodes", self.nodes.len()),
+            String::new(),
+            String::new(),
+            self.nodes.iter().map(|n| u64::from(n.cpus)).sum::<u64>().to_string(),
+            format!("{} MB", self.nodes.iter().map(|n| u64::from(n.memory_mb)).sum::<u64>()),
+            format!("{} GB", self.nodes.iter().map(|n| u64::from(n.disk_gb)).sum::<u64>()),
+        ];
+        let header = ["NODE", "ROLE", "WORKLOADS", "ADDRESS", "VCPUS", "MEMORY", "DISK"].map(String::from);
+        let all: Vec<&[String; 7]> = std::iter::once(&header).chain(&rows).chain(std::iter::once(&total)).collect();
+        let widths: Vec<usize> = (0..7).map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+        for (k, row) in all.iter().enumerate() {
+            if k == all.len() - 1 {
+                let _ = writeln!(out, "{}", "-".repeat(widths.iter().sum::<usize>() + 2 * 6));
+            }
+            let line: Vec<String> = row
+                .iter()
+                .enumerate()
+                .map(|(i, cell)| if i >= 4 { format!("{cell:>w$}", w = widths[i]) } else { format!("{cell:<w$}", w = widths[i]) })
+                .collect();
+            let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        }
+        out
+    }
+}

@@ -1,0 +1,143 @@
+//! What Vagrant tells us: the command line it was given (passed through by the Vagrantfile), the
+//! provider that follows from it, and which machines of the project exist on disk.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::plan::Provider;
+
+/// The Vagrant command line, as the Vagrantfile saw it in `ARGV`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invocation {
+    /// `up`, `status`, `destroy`, ...; `None` when the helper runs on its own.
+    pub command: Option<String>,
+    /// `--provider NAME` or `--provider=NAME`.
+    pub provider: Option<String>,
+}
+
+impl Invocation {
+    pub fn parse(args: &[String]) -> Invocation {
+        let command = args.iter().find(|a| !a.starts_with('-')).cloned();
+        let mut provider = None;
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if arg == "--provider" {
+                provider = it.next().cloned();
+            } else if let Some(p) = arg.strip_prefix("--provider=") {
+                provider = Some(p.to_string());
+            }
+        }
+        Invocation { command, provider }
+    }
+
+    /// Only `vagrant up` may create machines, so only it may change the plan lock.
+    pub fn creates_machines(&self) -> bool {
+        self.command.as_deref() == Some("up")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProviderError {
+    #[error("provider '{name}' (from {source_name}) is not supported (allowed tart, libvirt); use --provider=libvirt on Linux or --provider=tart on macOS")]
+    Unsupported { name: String, source_name: &'static str },
+}
+
+/// `--provider`, else `VAGRANT_DEFAULT_PROVIDER`, else the OS default (what Vagrant does too,
+/// for the two providers this Vagrantfile configures).
+pub fn resolve_provider(invocation: &Invocation, default_env: Option<&str>) -> Result<Provider, ProviderError> {
+    let chosen = match (&invocation.provider, default_env.filter(|v| !v.is_empty())) {
+        (Some(p), _) => Some((p.as_str(), "--provider")),
+        (None, Some(p)) => Some((p, "VAGRANT_DEFAULT_PROVIDER")),
+        (None, None) => None,
+    };
+    match chosen {
+        None => Ok(Provider::for_this_os()),
+        Some((name, source_name)) => Provider::parse(name)
+            .ok_or_else(|| ProviderError::Unsupported { name: name.to_string(), source_name }),
+    }
+}
+
+/// Where a Vagrant project keeps its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// The directory of the Vagrantfile.
+    pub root: PathBuf,
+    /// Vagrant's local data directory (`.vagrant`, or `VAGRANT_DOTFILE_PATH`).
+    pub data_dir: PathBuf,
+}
+
+impl Project {
+    /// `VAGRANT_DOTFILE_PATH` is resolved against the project root, as Vagrant does.
+    pub fn new(root: PathBuf, dotfile_path: Option<&str>) -> Project {
+        let data_dir = match dotfile_path.filter(|p| !p.is_empty()) {
+            Some(p) => root.join(p),
+            None => root.join(".vagrant"),
+        };
+        Project { root, data_dir }
+    }
+
+    /// Finds the project from `start` upwards (the first directory with a Vagrantfile), like
+    /// Vagrant; `start` itself when there is none.
+    pub fn discover(start: &Path, dotfile_path: Option<&str>) -> Project {
+        let root = start
+            .ancestors()
+            .find(|dir| dir.join("Vagrantfile").is_file())
+            .unwrap_or(start)
+            .to_path_buf();
+        Project::new(root, dotfile_path)
+    }
+
+    /// Our own state: `.vagrant/k0s/`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.data_dir.join("k0s")
+    }
+
+    /// Machines Vagrant has created: `machines/<name>/<provider>/id` exists and is not empty.
+    /// Vagrant removes the id on destroy and whenever the provider reports the machine gone.
+    pub fn existing_machines(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        let Ok(machines) = std::fs::read_dir(self.data_dir.join("machines")) else { return names };
+        for machine in machines.flatten() {
+            let Ok(providers) = std::fs::read_dir(machine.path()) else { continue };
+            let created = providers.flatten().any(|p| {
+                std::fs::metadata(p.path().join("id")).map(|m| m.is_file() && m.len() > 0).unwrap_or(false)
+            });
+            if created {
+                names.insert(machine.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn command_is_the_first_word_that_is_not_an_option() {
+        assert_eq!(Invocation::parse(&args("--debug up worker-2")).command.as_deref(), Some("up"));
+        assert_eq!(Invocation::parse(&args("")).command, None);
+    }
+
+    #[test]
+    fn provider_is_read_in_both_forms() {
+        assert_eq!(Invocation::parse(&args("up --provider tart")).provider.as_deref(), Some("tart"));
+        assert_eq!(Invocation::parse(&args("up --provider=libvirt")).provider.as_deref(), Some("libvirt"));
+    }
+
+    #[test]
+    fn provider_flag_beats_environment_and_unknown_is_rejected() {
+        let inv = Invocation::parse(&args("up --provider=tart"));
+        assert_eq!(resolve_provider(&inv, Some("libvirt")), Ok(Provider::Tart));
+        let inv = Invocation::parse(&args("status"));
+        assert_eq!(resolve_provider(&inv, Some("libvirt")), Ok(Provider::Libvirt));
+        assert_eq!(resolve_provider(&inv, None), Ok(Provider::for_this_os()));
+        let err = resolve_provider(&inv, Some("virtualbox")).unwrap_err();
+        assert!(err.to_string().contains("'virtualbox' (from VAGRANT_DEFAULT_PROVIDER)"), "{err}");
+    }
+}
