@@ -43,9 +43,16 @@ fn plan(project: &Project, args: &PlanArgs) -> Result<(), Error> {
     let wanted = settings.clone().map_err(Error::from).and_then(|settings| {
         let provider = match args.provider {
             Some(p) => p,
-            None => vagrant::resolve_provider(&invocation, std::env::var("VAGRANT_DEFAULT_PROVIDER").ok().as_deref())?,
+            None => vagrant::resolve_provider(
+                &invocation,
+                std::env::var("VAGRANT_DEFAULT_PROVIDER").ok().as_deref(),
+            )?,
         };
-        Ok(Plan::from_settings(&settings, provider, HostFacts::detect()))
+        Ok(Plan::from_settings(
+            &settings,
+            provider,
+            HostFacts::detect(),
+        ))
     });
     let resolved = lock::resolve(project, invocation.creates_machines(), wanted)?;
     // Warnings about the settings matter when they shape machines: on `up` or when asked directly.
@@ -70,6 +77,9 @@ fn print_stdout(text: &str) -> Result<(), Error> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         // A closed pipe (`| head`) is not a failure.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(|source| Error::Output { what: "standard output", source }),
+        other => other.map_err(|source| Error::Output {
+            what: "standard output",
+            source,
+        }),
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::error::Error;
 use crate::plan::{Node, Plan, Role};
-use crate::settings::{CONTROL_PLANE_COUNT, WORKER_COUNT};
+use crate::settings::{plural, CONTROL_PLANE_COUNT, WORKER_COUNT};
 use crate::state::write_atomic;
 use crate::vagrant::Project;
 
@@ -17,9 +17,18 @@ pub enum LockError {
     Unreadable { path: PathBuf, reason: String },
     #[error("{var}={value} would remove {}, which still exist{}; run `vagrant destroy -f {}` first, or set {var}={keep}",
         existing.join(", "), if existing.len() == 1 { "s" } else { "" }, existing.iter().rev().cloned().collect::<Vec<_>>().join(" "))]
-    WouldRemove { var: &'static str, value: usize, existing: Vec<String>, keep: usize },
+    WouldRemove {
+        var: &'static str,
+        value: usize,
+        existing: Vec<String>,
+        keep: usize,
+    },
     #[error("{what}={wanted} differs from the existing cluster's {locked}; run `vagrant destroy -f` first, or set it back")]
-    ClusterChanged { what: &'static str, wanted: String, locked: String },
+    ClusterChanged {
+        what: &'static str,
+        wanted: String,
+        locked: String,
+    },
     #[error("write plan lock {path}")]
     Write {
         path: PathBuf,
@@ -47,19 +56,34 @@ fn read_lock(project: &Project) -> Result<Option<Plan>, LockError> {
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LockError::Unreadable { path, reason: e.to_string() }),
+        Err(e) => {
+            return Err(LockError::Unreadable {
+                path,
+                reason: e.to_string(),
+            })
+        }
     };
-    serde_json::from_str(&text).map(Some).map_err(|e| LockError::Unreadable { path, reason: e.to_string() })
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| LockError::Unreadable {
+            path,
+            reason: e.to_string(),
+        })
 }
 
 fn write_lock(project: &Project, plan: &Plan) -> Result<(), LockError> {
     let path = lock_path(project);
-    write_atomic(&path, plan.to_json().as_bytes(), None).map_err(|source| LockError::Write { path, source })
+    write_atomic(&path, plan.to_json().as_bytes(), None)
+        .map_err(|source| LockError::Write { path, source })
 }
 
 /// Picks the plan for this Vagrant command. `creates_machines` is true for `vagrant up`;
 /// `wanted` is the plan from the current variables (an error there matters only when it is used).
-pub fn resolve(project: &Project, creates_machines: bool, wanted: Result<Plan, Error>) -> Result<Resolved, Error> {
+pub fn resolve(
+    project: &Project,
+    creates_machines: bool,
+    wanted: Result<Plan, Error>,
+) -> Result<Resolved, Error> {
     let existing = project.existing_machines();
     let lock = match read_lock(project)? {
         Some(lock) if lock.nodes.iter().any(|n| existing.contains(&n.name)) => Some(lock),
@@ -71,30 +95,46 @@ pub fn resolve(project: &Project, creates_machines: bool, wanted: Result<Plan, E
         None => None,
     };
     match (creates_machines, lock) {
-        (false, None) => Ok(Resolved { plan: wanted?, from_lock: false, notes: Vec::new() }),
+        (false, None) => Ok(Resolved {
+            plan: wanted?,
+            from_lock: false,
+            notes: Vec::new(),
+        }),
         (false, Some(locked)) => {
             let mut notes = Vec::new();
             if let Ok(wanted) = wanted {
                 if names(&wanted) != names(&locked) {
                     notes.push(format!(
-                        "using the plan of the existing cluster ({} controllers, {} workers; {}); the changed counts take effect on `vagrant up`",
-                        locked.count(Role::Controller),
-                        locked.count(Role::Worker),
+                        "using the plan of the existing cluster ({}, {}; {}); the changed counts take effect on `vagrant up`",
+                        plural(locked.count(Role::Controller), "controller"),
+                        plural(locked.count(Role::Worker), "worker"),
                         lock_path(project).display()
                     ));
                 }
             }
-            Ok(Resolved { plan: locked, from_lock: true, notes })
+            Ok(Resolved {
+                plan: locked,
+                from_lock: true,
+                notes,
+            })
         }
         (true, None) => {
             let plan = wanted?;
             write_lock(project, &plan)?;
-            Ok(Resolved { plan, from_lock: false, notes: Vec::new() })
+            Ok(Resolved {
+                plan,
+                from_lock: false,
+                notes: Vec::new(),
+            })
         }
         (true, Some(locked)) => {
             let (plan, notes) = merge(&locked, wanted?, &existing)?;
             write_lock(project, &plan)?;
-            Ok(Resolved { plan, from_lock: false, notes })
+            Ok(Resolved {
+                plan,
+                from_lock: false,
+                notes,
+            })
         }
     }
 }
@@ -105,44 +145,75 @@ fn names(plan: &Plan) -> Vec<&str> {
 
 /// The wanted plan, checked against what exists: the cluster identity must not change, no existing
 /// machine may drop out, and existing machines keep the sizes they were made with.
-fn merge(locked: &Plan, mut wanted: Plan, existing: &BTreeSet<String>) -> Result<(Plan, Vec<String>), LockError> {
+fn merge(
+    locked: &Plan,
+    mut wanted: Plan,
+    existing: &BTreeSet<String>,
+) -> Result<(Plan, Vec<String>), LockError> {
     let changed = |what, wanted: String, locked: String| {
-        (wanted != locked).then_some(LockError::ClusterChanged { what, wanted, locked })
+        (wanted != locked).then_some(LockError::ClusterChanged {
+            what,
+            wanted,
+            locked,
+        })
     };
     let show = |v: Option<String>| v.unwrap_or_else(|| "none".to_string());
-    if let Some(err) = changed("CLUSTER_NAME", wanted.cluster.name.clone(), locked.cluster.name.clone())
-        .or_else(|| {
-            changed(
-                "provider",
-                wanted.cluster.provider_hint.as_str().to_string(),
-                locked.cluster.provider_hint.as_str().to_string(),
-            )
-        })
-        .or_else(|| {
-            changed(
-                "NODE_NETWORK",
-                show(wanted.cluster.network.map(|n| n.to_string())),
-                show(locked.cluster.network.map(|n| n.to_string())),
-            )
-        })
-    {
+    if let Some(err) = changed(
+        "CLUSTER_NAME",
+        wanted.cluster.name.clone(),
+        locked.cluster.name.clone(),
+    )
+    .or_else(|| {
+        changed(
+            "provider",
+            wanted.cluster.provider_hint.as_str().to_string(),
+            locked.cluster.provider_hint.as_str().to_string(),
+        )
+    })
+    .or_else(|| {
+        changed(
+            "NODE_NETWORK",
+            show(wanted.cluster.network.map(|n| n.to_string())),
+            show(locked.cluster.network.map(|n| n.to_string())),
+        )
+    }) {
         return Err(err);
     }
-    for (role, var) in [(Role::Controller, CONTROL_PLANE_COUNT.name), (Role::Worker, WORKER_COUNT.name)] {
+    for (role, var) in [
+        (Role::Controller, CONTROL_PLANE_COUNT.name),
+        (Role::Worker, WORKER_COUNT.name),
+    ] {
         let dropped: Vec<String> = locked
             .nodes
             .iter()
-            .filter(|n| n.role == role && wanted.node(&n.name).is_none() && existing.contains(&n.name))
+            .filter(|n| {
+                n.role == role && wanted.node(&n.name).is_none() && existing.contains(&n.name)
+            })
             .map(|n| n.name.clone())
             .collect();
         if let Some(last) = dropped.last() {
-            let keep = locked.nodes.iter().filter(|n| n.role == role).position(|n| &n.name == last).map_or(0, |i| i + 1);
-            return Err(LockError::WouldRemove { var, value: wanted.count(role), existing: dropped, keep });
+            let keep = locked
+                .nodes
+                .iter()
+                .filter(|n| n.role == role)
+                .position(|n| &n.name == last)
+                .map_or(0, |i| i + 1);
+            return Err(LockError::WouldRemove {
+                var,
+                value: wanted.count(role),
+                existing: dropped,
+                keep,
+            });
         }
     }
     let mut notes = Vec::new();
     for node in wanted.nodes.iter_mut() {
-        let Some(old) = locked.node(&node.name).filter(|_| existing.contains(&node.name)) else { continue };
+        let Some(old) = locked
+            .node(&node.name)
+            .filter(|_| existing.contains(&node.name))
+        else {
+            continue;
+        };
         if sizes(node) != sizes(old) {
             notes.push(format!(
                 "{} exists and keeps {} vCPUs, {} MB, {} GB from the plan lock; destroy it to apply the new sizes",

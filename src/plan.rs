@@ -13,7 +13,9 @@ use crate::settings::{LibvirtDriver, Settings, CONTROLLER_OFFSET, HA_OFFSET, WOR
 /// Bumped when a consumer (the Vagrantfile) would misread the JSON.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     Tart,
@@ -157,9 +159,8 @@ impl Plan {
     pub fn from_settings(settings: &Settings, provider: Provider, host: HostFacts) -> Plan {
         let net = settings.node_network;
         let static_ips = provider == Provider::Libvirt;
-        let address = |offset: u32| {
-            static_ips.then(|| Ipv4Addr::from(u32::from(net.network()) + offset))
-        };
+        let address =
+            |offset: u32| static_ips.then(|| Ipv4Addr::from(u32::from(net.network()) + offset));
         let workload_cps = workload_controllers(settings.control_plane_count);
         let controllers = (1..=settings.control_plane_count).map(|i| Node {
             name: controller_name(i),
@@ -198,7 +199,12 @@ impl Plan {
                 image: settings.tart_image.clone(),
                 vm_names: nodes
                     .iter()
-                    .map(|n| (n.name.clone(), format!("{}-{}", settings.cluster_name, n.name)))
+                    .map(|n| {
+                        (
+                            n.name.clone(),
+                            format!("{}-{}", settings.cluster_name, n.name),
+                        )
+                    })
                     .collect(),
                 run_args: vec!["--net-softnet-allow=0.0.0.0/0".to_string()],
                 ssh_user: "admin".to_string(),
@@ -249,8 +255,12 @@ impl Plan {
             "cluster {} on {} (network {}, API {}, k0s {})",
             c.name,
             c.provider_hint.as_str(),
-            c.network.map_or("assigned by the provider".to_string(), |n| n.to_string()),
-            c.api_address.map_or("control-plane-1, discovered after up".to_string(), |a| format!("{a}:6443")),
+            c.network
+                .map_or("assigned by the provider".to_string(), |n| n.to_string()),
+            c.api_address.map_or(
+                "control-plane-1, discovered after up".to_string(),
+                |a| format!("{a}:6443")
+            ),
             c.k0s_version.as_deref().unwrap_or("newest stable"),
         );
         let rows: Vec<[String; 7]> = self
@@ -276,13 +286,40 @@ impl Plan {
             format!("{} nodes", self.nodes.len()),
             String::new(),
             String::new(),
-            self.nodes.iter().map(|n| u64::from(n.cpus)).sum::<u64>().to_string(),
-            format!("{} MB", self.nodes.iter().map(|n| u64::from(n.memory_mb)).sum::<u64>()),
-            format!("{} GB", self.nodes.iter().map(|n| u64::from(n.disk_gb)).sum::<u64>()),
+            self.nodes
+                .iter()
+                .map(|n| u64::from(n.cpus))
+                .sum::<u64>()
+                .to_string(),
+            format!(
+                "{} MB",
+                self.nodes
+                    .iter()
+                    .map(|n| u64::from(n.memory_mb))
+                    .sum::<u64>()
+            ),
+            format!(
+                "{} GB",
+                self.nodes.iter().map(|n| u64::from(n.disk_gb)).sum::<u64>()
+            ),
         ];
-        let header = ["NODE", "ROLE", "WORKLOADS", "ADDRESS", "VCPUS", "MEMORY", "DISK"].map(String::from);
-        let all: Vec<&[String; 7]> = std::iter::once(&header).chain(&rows).chain(std::iter::once(&total)).collect();
-        let widths: Vec<usize> = (0..7).map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+        let header = [
+            "NODE",
+            "ROLE",
+            "WORKLOADS",
+            "ADDRESS",
+            "VCPUS",
+            "MEMORY",
+            "DISK",
+        ]
+        .map(String::from);
+        let all: Vec<&[String; 7]> = std::iter::once(&header)
+            .chain(&rows)
+            .chain(std::iter::once(&total))
+            .collect();
+        let widths: Vec<usize> = (0..7)
+            .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
+            .collect();
         for (k, row) in all.iter().enumerate() {
             if k == all.len() - 1 {
                 let _ = writeln!(out, "{}", "-".repeat(widths.iter().sum::<usize>() + 2 * 6));
@@ -290,7 +327,13 @@ impl Plan {
             let line: Vec<String> = row
                 .iter()
                 .enumerate()
-                .map(|(i, cell)| if i >= 4 { format!("{cell:>w$}", w = widths[i]) } else { format!("{cell:<w$}", w = widths[i]) })
+                .map(|(i, cell)| {
+                    if i >= 4 {
+                        format!("{cell:>w$}", w = widths[i])
+                    } else {
+                        format!("{cell:<w$}", w = widths[i])
+                    }
+                })
                 .collect();
             let _ = writeln!(out, "{}", line.join("  ").trim_end());
         }

@@ -48,7 +48,10 @@ pub const ALL_VARS: &[Var] = &[
 
 impl Var {
     const fn with_alias(name: &'static str, alias: &'static str) -> Var {
-        Var { name, alias: Some(alias) }
+        Var {
+            name,
+            alias: Some(alias),
+        }
     }
     const fn plain(name: &'static str) -> Var {
         Var { name, alias: None }
@@ -106,29 +109,69 @@ pub struct RawSettings {
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
     #[error("{var} is set but empty (allowed {allowed}); unset it for the default {default}")]
-    Empty { var: &'static str, allowed: String, default: String },
+    Empty {
+        var: &'static str,
+        allowed: String,
+        default: String,
+    },
     #[error("{var}={value} is not a whole number (allowed {allowed}); set e.g. {var}={default}")]
-    NotANumber { var: &'static str, value: String, allowed: String, default: u32 },
+    NotANumber {
+        var: &'static str,
+        value: String,
+        allowed: String,
+        default: u32,
+    },
     #[error("{var}={value} is out of range (allowed {min}..={max}); set {var}={nearest}")]
-    OutOfRange { var: &'static str, value: String, min: u32, max: u32, nearest: u32 },
+    OutOfRange {
+        var: &'static str,
+        value: String,
+        min: u32,
+        max: u32,
+        nearest: u32,
+    },
     #[error("{var}={value} is below the minimum of {min} {unit}{why}; set {var}={min} or more")]
-    BelowMinimum { var: &'static str, value: String, min: u32, unit: &'static str, why: &'static str },
+    BelowMinimum {
+        var: &'static str,
+        value: String,
+        min: u32,
+        unit: &'static str,
+        why: &'static str,
+    },
     #[error("{var}={value} and {alias}={alias_value} disagree; set only one of them")]
-    SpellingsDisagree { var: &'static str, value: String, alias: &'static str, alias_value: String },
+    SpellingsDisagree {
+        var: &'static str,
+        value: String,
+        alias: &'static str,
+        alias_value: String,
+    },
     #[error("CLUSTER_NAME={value} is not a DNS label ({reason}); use lowercase letters, digits and '-', e.g. CLUSTER_NAME=dev")]
     BadClusterName { value: String, reason: &'static str },
-    #[error("NODE_NETWORK={value} is not an IPv4 CIDR ({reason}); use the form {DEFAULT_NODE_NETWORK}")]
+    #[error(
+        "NODE_NETWORK={value} is not an IPv4 CIDR ({reason}); use the form {DEFAULT_NODE_NETWORK}"
+    )]
     BadCidr { value: String, reason: String },
     #[error("NODE_NETWORK={value} has no room for {needs} (needs host offset .{offset}, so a /{max_prefix} or larger); use a /24 such as {DEFAULT_NODE_NETWORK}")]
-    NetworkTooSmall { value: String, needs: String, offset: u32, max_prefix: u8 },
+    NetworkTooSmall {
+        value: String,
+        needs: String,
+        offset: u32,
+        max_prefix: u8,
+    },
     #[error("NODE_NETWORK={value} overlaps vagrant-libvirt's management network {LIBVIRT_MGMT_NETWORK}; pick another range, e.g. {DEFAULT_NODE_NETWORK}")]
     NetworkOverlapsManagement { value: String },
     #[error("K0S_VERSION={value} is not a full k0s version (allowed e.g. v1.33.4+k0s.0); unset it for the newest stable")]
     BadK0sVersion { value: String },
-    #[error("{var}={value} is not allowed (allowed {allowed})")]
-    BadChoice { var: &'static str, value: String, allowed: &'static str },
+    #[error("{var}={value} is not allowed (allowed {allowed}); set one of them, or unset it for the default")]
+    BadChoice {
+        var: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
     #[error("{var} is set but empty; unset it for the default {default}")]
-    EmptyText { var: &'static str, default: &'static str },
+    EmptyText {
+        var: &'static str,
+        default: &'static str,
+    },
 }
 
 /// A problem worth telling that does not stop the run.
@@ -180,7 +223,9 @@ impl RawSettings {
     /// The value of `var` under either spelling; both set and different is an error.
     fn get(&self, var: Var) -> Result<Option<(&'static str, &str)>, SettingsError> {
         let upper = self.values.get(var.name).map(|v| (var.name, v.as_str()));
-        let lower = var.alias.and_then(|a| self.values.get(a).map(|v| (a, v.as_str())));
+        let lower = var
+            .alias
+            .and_then(|a| self.values.get(a).map(|v| (a, v.as_str())));
         match (upper, lower) {
             (Some((_, u)), Some((alias, l))) if u.trim() != l.trim() => {
                 Err(SettingsError::SpellingsDisagree {
@@ -194,17 +239,30 @@ impl RawSettings {
             (None, None) => Ok(None),
         }
     }
-
 }
 
 /// Parses a count with an inclusive range.
-fn count(raw: &RawSettings, var: Var, default: u32, min: u32, max: u32) -> Result<u32, SettingsError> {
+fn count(
+    raw: &RawSettings,
+    var: Var,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, SettingsError> {
     let allowed = format!("{min}..={max}");
-    let Some((name, value)) = raw.get(var)? else { return Ok(default) };
+    let Some((name, value)) = raw.get(var)? else {
+        return Ok(default);
+    };
     let n = whole_number(name, value, &allowed, default)?;
     if n < i64::from(min) || n > i64::from(max) {
         let nearest = if n < i64::from(min) { min } else { max };
-        return Err(SettingsError::OutOfRange { var: name, value: value.to_string(), min, max, nearest });
+        return Err(SettingsError::OutOfRange {
+            var: name,
+            value: value.to_string(),
+            min,
+            max,
+            nearest,
+        });
     }
     Ok(n as u32)
 }
@@ -219,42 +277,76 @@ fn at_least(
     why: &'static str,
 ) -> Result<u32, SettingsError> {
     let allowed = format!(">= {min}");
-    let Some((name, value)) = raw.get(var)? else { return Ok(default) };
+    let Some((name, value)) = raw.get(var)? else {
+        return Ok(default);
+    };
     let n = whole_number(name, value, &allowed, default)?;
     if n < i64::from(min) {
-        return Err(SettingsError::BelowMinimum { var: name, value: value.to_string(), min, unit, why });
+        return Err(SettingsError::BelowMinimum {
+            var: name,
+            value: value.to_string(),
+            min,
+            unit,
+            why,
+        });
     }
-    u32::try_from(n).map_err(|_| SettingsError::NotANumber { var: name, value: value.to_string(), allowed, default })
-}
-
-fn whole_number(var: &'static str, value: &str, allowed: &str, default: u32) -> Result<i64, SettingsError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(SettingsError::Empty { var, allowed: allowed.to_string(), default: default.to_string() });
-    }
-    trimmed.parse::<i64>().map_err(|_| SettingsError::NotANumber {
-        var,
+    u32::try_from(n).map_err(|_| SettingsError::NotANumber {
+        var: name,
         value: value.to_string(),
-        allowed: allowed.to_string(),
+        allowed,
         default,
     })
+}
+
+fn whole_number(
+    var: &'static str,
+    value: &str,
+    allowed: &str,
+    default: u32,
+) -> Result<i64, SettingsError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(SettingsError::Empty {
+            var,
+            allowed: allowed.to_string(),
+            default: default.to_string(),
+        });
+    }
+    trimmed
+        .parse::<i64>()
+        .map_err(|_| SettingsError::NotANumber {
+            var,
+            value: value.to_string(),
+            allowed: allowed.to_string(),
+            default,
+        })
 }
 
 fn text(raw: &RawSettings, var: Var, default: &'static str) -> Result<String, SettingsError> {
     match raw.get(var)? {
         None => Ok(default.to_string()),
-        Some((name, v)) if v.trim().is_empty() => Err(SettingsError::EmptyText { var: name, default }),
+        Some((name, v)) if v.trim().is_empty() => {
+            Err(SettingsError::EmptyText { var: name, default })
+        }
         Some((_, v)) => Ok(v.trim().to_string()),
     }
 }
 
 fn cluster_name(raw: &RawSettings) -> Result<String, SettingsError> {
     let name = text(raw, CLUSTER_NAME, DEFAULT_CLUSTER_NAME)?;
-    let bad = |reason| Err(SettingsError::BadClusterName { value: name.clone(), reason });
+    let bad = |reason| {
+        Err(SettingsError::BadClusterName {
+            value: name.clone(),
+            reason,
+        })
+    };
     if name.len() > 63 {
         return bad("longer than 63 characters");
     }
-    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         return bad("only a-z, 0-9 and '-' are allowed");
     }
     if name.starts_with('-') || name.ends_with('-') {
@@ -263,25 +355,56 @@ fn cluster_name(raw: &RawSettings) -> Result<String, SettingsError> {
     Ok(name)
 }
 
-fn node_network(raw: &RawSettings, controllers: u32, workers: u32) -> Result<Ipv4Net, SettingsError> {
+fn node_network(
+    raw: &RawSettings,
+    controllers: u32,
+    workers: u32,
+) -> Result<Ipv4Net, SettingsError> {
     let value = text(raw, NODE_NETWORK, DEFAULT_NODE_NETWORK)?;
-    let bad = |reason: String| SettingsError::BadCidr { value: value.clone(), reason };
-    let (addr, prefix) = value.split_once('/').ok_or_else(|| bad("no /prefix".into()))?;
-    let addr: Ipv4Addr = addr.parse().map_err(|_| bad(format!("'{addr}' is not an IPv4 address")))?;
-    let prefix: u8 = prefix.parse().map_err(|_| bad(format!("'/{prefix}' is not a prefix length")))?;
-    let net = Ipv4Net::new(addr, prefix).map_err(|_| bad(format!("/{prefix} is longer than 32")))?;
+    let bad = |reason: String| SettingsError::BadCidr {
+        value: value.clone(),
+        reason,
+    };
+    let (addr, prefix) = value
+        .split_once('/')
+        .ok_or_else(|| bad("no /prefix".into()))?;
+    let addr: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| bad(format!("'{addr}' is not an IPv4 address")))?;
+    let prefix: u8 = prefix
+        .parse()
+        .map_err(|_| bad(format!("'/{prefix}' is not a prefix length")))?;
+    let net =
+        Ipv4Net::new(addr, prefix).map_err(|_| bad(format!("/{prefix} is longer than 32")))?;
     if net.network() != addr {
-        return Err(bad(format!("host bits set; the network is {}", net.trunc())));
+        return Err(bad(format!(
+            "host bits set; the network is {}",
+            net.trunc()
+        )));
     }
     let (offset, needs) = if controllers >= 2 {
-        (HA_OFFSET, format!("{controllers} controllers, {} and the HA address", plural(workers, "worker")))
+        (
+            HA_OFFSET,
+            format!(
+                "{controllers} controllers, {} and the HA address",
+                plural(workers as usize, "worker")
+            ),
+        )
     } else {
-        (WORKER_OFFSET + workers - 1, format!("1 controller and {}", plural(workers, "worker")))
+        (
+            WORKER_OFFSET + workers - 1,
+            format!("1 controller and {}", plural(workers as usize, "worker")),
+        )
     };
     // The highest offset must sit below the broadcast address.
     let max_prefix = (32 - (u64::from(offset) + 2).next_power_of_two().trailing_zeros()) as u8;
     if prefix > max_prefix {
-        return Err(SettingsError::NetworkTooSmall { value, needs, offset, max_prefix });
+        return Err(SettingsError::NetworkTooSmall {
+            value,
+            needs,
+            offset,
+            max_prefix,
+        });
     }
     let mgmt: Ipv4Net = LIBVIRT_MGMT_NETWORK.parse().expect("constant CIDR");
     if net.contains(&mgmt.network()) || mgmt.contains(&net.network()) {
@@ -290,7 +413,7 @@ fn node_network(raw: &RawSettings, controllers: u32, workers: u32) -> Result<Ipv
     Ok(net)
 }
 
-fn plural(n: u32, word: &str) -> String {
+pub(crate) fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")
     } else {
@@ -300,13 +423,17 @@ fn plural(n: u32, word: &str) -> String {
 
 /// Accepts the full form k0sctl expects: `v<major>.<minor>.<patch>[-pre]+k0s.<n>`.
 fn k0s_version(raw: &RawSettings) -> Result<Option<String>, SettingsError> {
-    let Some((_, value)) = raw.get(K0S_VERSION)? else { return Ok(None) };
+    let Some((_, value)) = raw.get(K0S_VERSION)? else {
+        return Ok(None);
+    };
     let value = value.trim();
     // DESIGN.md: empty means newest stable, like unset.
     if value.is_empty() {
         return Ok(None);
     }
-    let bad = || SettingsError::BadK0sVersion { value: value.to_string() };
+    let bad = || SettingsError::BadK0sVersion {
+        value: value.to_string(),
+    };
     let rest = value.strip_prefix('v').ok_or_else(bad)?;
     let (core_pre, build) = rest.split_once("+k0s.").ok_or_else(bad)?;
     if build.is_empty() || !build.chars().all(|c| c.is_ascii_digit()) {
@@ -317,7 +444,11 @@ fn k0s_version(raw: &RawSettings) -> Result<Option<String>, SettingsError> {
         None => (core_pre, None),
     };
     let segments: Vec<&str> = core.split('.').collect();
-    if segments.len() != 3 || segments.iter().any(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_digit())) {
+    if segments.len() != 3
+        || segments
+            .iter()
+            .any(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()))
+    {
         return Err(bad());
     }
     if let Some(pre) = pre {
@@ -334,7 +465,11 @@ fn libvirt_driver(raw: &RawSettings) -> Result<LibvirtDriver, SettingsError> {
         Some((_, v)) => match v.trim() {
             "kvm" => Ok(LibvirtDriver::Kvm),
             "qemu" => Ok(LibvirtDriver::Qemu),
-            _ => Err(SettingsError::BadChoice { var: LIBVIRT_DRIVER.name, value: v.to_string(), allowed: "kvm, qemu" }),
+            _ => Err(SettingsError::BadChoice {
+                var: LIBVIRT_DRIVER.name,
+                value: v.to_string(),
+                allowed: "kvm, qemu",
+            }),
         },
     }
 }
@@ -376,7 +511,8 @@ impl Settings {
         }
         let cp = u64::from(self.control_plane_count);
         let w = u64::from(self.worker_count);
-        let total_mb = cp * u64::from(self.memory_control_mb) + w * u64::from(self.memory_worker_mb);
+        let total_mb =
+            cp * u64::from(self.memory_control_mb) + w * u64::from(self.memory_worker_mb);
         if let Some(host_mb) = host.memory_mb {
             if total_mb > host_mb {
                 warnings.push(Warning::MemoryOverHost { total_mb, host_mb });
@@ -385,7 +521,10 @@ impl Settings {
         let total_cpus = cp * u64::from(self.cpu_control) + w * u64::from(self.cpu_worker);
         if let Some(host_cpus) = host.cpus {
             if total_cpus > host_cpus {
-                warnings.push(Warning::CpusOverHost { total: total_cpus, host: host_cpus });
+                warnings.push(Warning::CpusOverHost {
+                    total: total_cpus,
+                    host: host_cpus,
+                });
             }
         }
         warnings
@@ -402,8 +541,13 @@ pub struct HostResources {
 impl HostResources {
     /// Reads memory from /proc/meminfo (Linux) or `sysctl hw.memsize` (macOS).
     pub fn detect() -> HostResources {
-        let cpus = std::thread::available_parallelism().ok().map(|n| n.get() as u64);
-        HostResources { memory_mb: host_memory_mb(), cpus }
+        let cpus = std::thread::available_parallelism()
+            .ok()
+            .map(|n| n.get() as u64);
+        HostResources {
+            memory_mb: host_memory_mb(),
+            cpus,
+        }
     }
 }
 
@@ -413,7 +557,10 @@ fn host_memory_mb() -> Option<u64> {
         let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         return Some(kb / 1024);
     }
-    let out = std::process::Command::new("sysctl").args(["-n", "hw.memsize"]).output().ok()?;
+    let out = std::process::Command::new("sysctl")
+        .args(["-n", "hw.memsize"])
+        .output()
+        .ok()?;
     let bytes: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
     Some(bytes / 1024 / 1024)
 }

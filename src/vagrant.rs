@@ -39,12 +39,18 @@ impl Invocation {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ProviderError {
     #[error("provider '{name}' (from {source_name}) is not supported (allowed tart, libvirt); use --provider=libvirt on Linux or --provider=tart on macOS")]
-    Unsupported { name: String, source_name: &'static str },
+    Unsupported {
+        name: String,
+        source_name: &'static str,
+    },
 }
 
 /// `--provider`, else `VAGRANT_DEFAULT_PROVIDER`, else the OS default (what Vagrant does too,
 /// for the two providers this Vagrantfile configures).
-pub fn resolve_provider(invocation: &Invocation, default_env: Option<&str>) -> Result<Provider, ProviderError> {
+pub fn resolve_provider(
+    invocation: &Invocation,
+    default_env: Option<&str>,
+) -> Result<Provider, ProviderError> {
     let chosen = match (&invocation.provider, default_env.filter(|v| !v.is_empty())) {
         (Some(p), _) => Some((p.as_str(), "--provider")),
         (None, Some(p)) => Some((p, "VAGRANT_DEFAULT_PROVIDER")),
@@ -52,8 +58,12 @@ pub fn resolve_provider(invocation: &Invocation, default_env: Option<&str>) -> R
     };
     match chosen {
         None => Ok(Provider::for_this_os()),
-        Some((name, source_name)) => Provider::parse(name)
-            .ok_or_else(|| ProviderError::Unsupported { name: name.to_string(), source_name }),
+        Some((name, source_name)) => {
+            Provider::parse(name).ok_or_else(|| ProviderError::Unsupported {
+                name: name.to_string(),
+                source_name,
+            })
+        }
     }
 }
 
@@ -96,11 +106,17 @@ impl Project {
     /// Vagrant removes the id on destroy and whenever the provider reports the machine gone.
     pub fn existing_machines(&self) -> BTreeSet<String> {
         let mut names = BTreeSet::new();
-        let Ok(machines) = std::fs::read_dir(self.data_dir.join("machines")) else { return names };
+        let Ok(machines) = std::fs::read_dir(self.data_dir.join("machines")) else {
+            return names;
+        };
         for machine in machines.flatten() {
-            let Ok(providers) = std::fs::read_dir(machine.path()) else { continue };
+            let Ok(providers) = std::fs::read_dir(machine.path()) else {
+                continue;
+            };
             let created = providers.flatten().any(|p| {
-                std::fs::metadata(p.path().join("id")).map(|m| m.is_file() && m.len() > 0).unwrap_or(false)
+                std::fs::metadata(p.path().join("id"))
+                    .map(|m| m.is_file() && m.len() > 0)
+                    .unwrap_or(false)
             });
             if created {
                 names.insert(machine.file_name().to_string_lossy().into_owned());
@@ -120,14 +136,29 @@ mod tests {
 
     #[test]
     fn command_is_the_first_word_that_is_not_an_option() {
-        assert_eq!(Invocation::parse(&args("--debug up worker-2")).command.as_deref(), Some("up"));
+        assert_eq!(
+            Invocation::parse(&args("--debug up worker-2"))
+                .command
+                .as_deref(),
+            Some("up")
+        );
         assert_eq!(Invocation::parse(&args("")).command, None);
     }
 
     #[test]
     fn provider_is_read_in_both_forms() {
-        assert_eq!(Invocation::parse(&args("up --provider tart")).provider.as_deref(), Some("tart"));
-        assert_eq!(Invocation::parse(&args("up --provider=libvirt")).provider.as_deref(), Some("libvirt"));
+        assert_eq!(
+            Invocation::parse(&args("up --provider tart"))
+                .provider
+                .as_deref(),
+            Some("tart")
+        );
+        assert_eq!(
+            Invocation::parse(&args("up --provider=libvirt"))
+                .provider
+                .as_deref(),
+            Some("libvirt")
+        );
     }
 
     #[test]
@@ -135,9 +166,16 @@ mod tests {
         let inv = Invocation::parse(&args("up --provider=tart"));
         assert_eq!(resolve_provider(&inv, Some("libvirt")), Ok(Provider::Tart));
         let inv = Invocation::parse(&args("status"));
-        assert_eq!(resolve_provider(&inv, Some("libvirt")), Ok(Provider::Libvirt));
+        assert_eq!(
+            resolve_provider(&inv, Some("libvirt")),
+            Ok(Provider::Libvirt)
+        );
         assert_eq!(resolve_provider(&inv, None), Ok(Provider::for_this_os()));
         let err = resolve_provider(&inv, Some("virtualbox")).unwrap_err();
-        assert!(err.to_string().contains("'virtualbox' (from VAGRANT_DEFAULT_PROVIDER)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("'virtualbox' (from VAGRANT_DEFAULT_PROVIDER)"),
+            "{err}"
+        );
     }
 }

@@ -1,0 +1,74 @@
+//! Helpers shared by the integration tests: scratch directories and running the helper binary.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A directory under the system temp dir, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(label: &str) -> Scratch {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("k0sv-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The helper binary with a clean environment: only PATH, HOME and `env` are set.
+pub fn helper(env: &BTreeMap<String, String>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_k0s-vagrant"));
+    cmd.env_clear();
+    for key in ["PATH", "HOME"] {
+        if let Ok(v) = std::env::var(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.envs(env);
+    cmd
+}
+
+pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Exit code, then stderr, then stdout when there is any: the shape of CLI snapshots.
+pub fn outcome(out: &Output) -> String {
+    let mut s = format!(
+        "exit {}\n",
+        out.status
+            .code()
+            .map_or("signal".to_string(), |c| c.to_string())
+    );
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    if !out.stdout.is_empty() {
+        s.push_str("--- stdout\n");
+        s.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    s
+}
+
+/// Marks `name` as created, the way Vagrant does: `machines/<name>/<provider>/id`.
+pub fn mark_created(data_dir: &Path, name: &str, provider: &str, id: &str) {
+    let dir = data_dir.join("machines").join(name).join(provider);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("id"), id).unwrap();
+}

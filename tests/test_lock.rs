@@ -1,0 +1,298 @@
+//! The plan lock through the real binary, with machines marked created the way Vagrant marks them
+//! (`.vagrant/machines/<name>/<provider>/id`): `up` writes and extends it, every other command
+//! follows it, and it goes when no machine of the cluster is left.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{env, helper, mark_created, outcome, Scratch};
+
+struct Project {
+    dir: Scratch,
+}
+
+impl Project {
+    fn new() -> Project {
+        Project {
+            dir: Scratch::new("lock"),
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join(".vagrant")
+    }
+
+    fn lock(&self) -> PathBuf {
+        self.data().join("k0s").join("plan.json")
+    }
+
+    /// `k0s-vagrant plan --format json -- <vagrant args>` as the Vagrantfile runs it.
+    fn plan(&self, vagrant_args: &str, vars: &[(&str, &str)]) -> std::process::Output {
+        let mut all = env(&[("VAGRANT_DEFAULT_PROVIDER", "libvirt")]);
+        all.extend(env(vars));
+        helper(&all)
+            .args(["plan", "--format", "json", "--project-dir"])
+            .arg(self.dir.path())
+            .arg("--")
+            .args(vagrant_args.split_whitespace())
+            .output()
+            .unwrap()
+    }
+
+    fn created(&self, name: &str) {
+        mark_created(
+            &self.data(),
+            name,
+            "libvirt",
+            "5d0a0f4e-0000-4000-8000-000000000001",
+        );
+    }
+
+    fn destroyed(&self, name: &str) {
+        std::fs::remove_file(
+            self.data()
+                .join("machines")
+                .join(name)
+                .join("libvirt")
+                .join("id"),
+        )
+        .unwrap();
+    }
+}
+
+fn node_names(out: &std::process::Output) -> Vec<String> {
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn locked_names(lock: &Path) -> Vec<String> {
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lock).unwrap()).unwrap();
+    plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn up_writes_the_lock_and_other_commands_do_not() {
+    let p = Project::new();
+    node_names(&p.plan("status", &[("WORKER_COUNT", "2")]));
+    assert!(!p.lock().exists(), "status must not write the lock");
+    assert_eq!(
+        node_names(&p.plan("up", &[("WORKER_COUNT", "2")])),
+        ["control-plane-1", "worker-1", "worker-2"]
+    );
+    assert_eq!(
+        locked_names(&p.lock()),
+        ["control-plane-1", "worker-1", "worker-2"]
+    );
+}
+
+#[test]
+fn changed_count_does_not_orphan_machines_outside_up() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[("WORKER_COUNT", "3")]));
+    p.created("worker-3");
+    let out = p.plan("destroy -f", &[("WORKER_COUNT", "1")]);
+    assert_eq!(
+        node_names(&out),
+        ["control-plane-1", "worker-1", "worker-2", "worker-3"]
+    );
+    assert!(
+        stderr(&out).contains("using the plan of the existing cluster (1 controller, 3 workers;"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_variable_does_not_block_destroy_of_an_existing_cluster() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[]));
+    p.created("control-plane-1");
+    assert_eq!(
+        node_names(&p.plan("destroy -f", &[("WORKER_COUNT", "banana")])),
+        ["control-plane-1", "worker-1"]
+    );
+    // Without machines the same variable is an error again.
+    p.destroyed("control-plane-1");
+    assert_eq!(
+        p.plan("destroy -f", &[("WORKER_COUNT", "banana")])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn higher_count_on_up_extends_the_plan() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[]));
+    p.created("control-plane-1");
+    p.created("worker-1");
+    let out = p.plan("up", &[("WORKER_COUNT", "2")]);
+    assert_eq!(
+        node_names(&out),
+        ["control-plane-1", "worker-1", "worker-2"]
+    );
+    assert_eq!(
+        locked_names(&p.lock()),
+        ["control-plane-1", "worker-1", "worker-2"]
+    );
+}
+
+#[test]
+fn lower_count_while_machines_exist_is_refused_with_the_commands_that_resolve_it() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[("WORKER_COUNT", "3")]));
+    for name in ["control-plane-1", "worker-1", "worker-2", "worker-3"] {
+        p.created(name);
+    }
+    let out = p.plan("up", &[("WORKER_COUNT", "1")]);
+    insta::assert_snapshot!(outcome(&out), @r"
+    exit 2
+    k0s-vagrant: WORKER_COUNT=1 would remove worker-2, worker-3, which still exist; run `vagrant destroy -f worker-3 worker-2` first, or set WORKER_COUNT=3
+    ");
+    assert_eq!(
+        locked_names(&p.lock()).len(),
+        4,
+        "a refused up leaves the lock alone"
+    );
+    // After the suggested destroy the same command goes through and shrinks the lock.
+    p.destroyed("worker-3");
+    p.destroyed("worker-2");
+    assert_eq!(
+        node_names(&p.plan("up", &[("WORKER_COUNT", "1")])),
+        ["control-plane-1", "worker-1"]
+    );
+    assert_eq!(locked_names(&p.lock()), ["control-plane-1", "worker-1"]);
+}
+
+#[test]
+fn lower_controller_count_names_the_controller() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[("CONTROL_PLANE_COUNT", "3")]));
+    for name in ["control-plane-1", "control-plane-2", "control-plane-3"] {
+        p.created(name);
+    }
+    let out = p.plan("up", &[("CONTROL_PLANE_COUNT", "2")]);
+    insta::assert_snapshot!(outcome(&out), @r"
+    exit 2
+    k0s-vagrant: CONTROL_PLANE_COUNT=2 would remove control-plane-3, which still exists; run `vagrant destroy -f control-plane-3` first, or set CONTROL_PLANE_COUNT=3
+    ");
+}
+
+#[test]
+fn lower_count_is_fine_when_the_dropped_machines_were_never_created() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[("WORKER_COUNT", "3")]));
+    p.created("control-plane-1");
+    assert_eq!(
+        node_names(&p.plan("up", &[("WORKER_COUNT", "1")])),
+        ["control-plane-1", "worker-1"]
+    );
+}
+
+#[test]
+fn lock_goes_when_no_machine_is_left() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[("WORKER_COUNT", "2")]));
+    p.created("worker-2");
+    node_names(&p.plan("status", &[]));
+    assert!(p.lock().exists());
+    p.destroyed("worker-2");
+    // The next command sees no machine: the lock goes and the variables decide again.
+    assert_eq!(
+        node_names(&p.plan("status", &[])),
+        ["control-plane-1", "worker-1"]
+    );
+    assert!(!p.lock().exists());
+}
+
+#[test]
+fn existing_machines_keep_their_sizes_and_new_ones_get_the_new_sizes() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[]));
+    p.created("worker-1");
+    let out = p.plan("up", &[("WORKER_COUNT", "2"), ("MEMORY_WORKER", "8192")]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let memory: Vec<u64> = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["memory_mb"].as_u64().unwrap())
+        .collect();
+    assert_eq!(memory, [2048, 4096, 8192]);
+    assert!(
+        stderr(&out)
+            .contains("worker-1 exists and keeps 2 vCPUs, 4096 MB, 32 GB from the plan lock"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn cluster_name_or_network_change_with_existing_machines_is_refused() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[]));
+    p.created("control-plane-1");
+    let out = p.plan("up", &[("CLUSTER_NAME", "other")]);
+    insta::assert_snapshot!(outcome(&out), @r"
+    exit 2
+    k0s-vagrant: CLUSTER_NAME=other differs from the existing cluster's k0s; run `vagrant destroy -f` first, or set it back
+    ");
+    let out = p.plan("up", &[("NODE_NETWORK", "10.9.0.0/24")]);
+    assert!(stderr(&out)
+        .contains("NODE_NETWORK=10.9.0.0/24 differs from the existing cluster's 192.168.56.0/24"));
+    let out = p.plan("up --provider=tart", &[]);
+    assert!(
+        stderr(&out).contains("provider=tart differs from the existing cluster's libvirt"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unreadable_lock_is_an_error_that_says_what_to_do() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[]));
+    p.created("control-plane-1");
+    std::fs::write(p.lock(), "{not json").unwrap();
+    let out = p.plan("status", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is unreadable") && stderr(&out).contains("delete it and run again"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn dotfile_path_moves_the_lock() {
+    let p = Project::new();
+    let out = helper(&env(&[
+        ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
+        ("VAGRANT_DOTFILE_PATH", "state"),
+    ]))
+    .args(["plan", "--format", "json", "--project-dir"])
+    .arg(p.dir.path())
+    .args(["--", "up"])
+    .output()
+    .unwrap();
+    node_names(&out);
+    assert!(p.dir.path().join("state/k0s/plan.json").exists());
+}

@@ -1,0 +1,62 @@
+# Finds (and if needed builds) the k0s-vagrant helper and asks it for the node plan.
+# Ruby decides nothing here: the helper reads the settings, validates them and owns the plan lock.
+require "json"
+require "open3"
+
+module K0sVagrant
+  module Helper
+    ROOT = File.expand_path("..", __dir__)
+    SCHEMA_VERSION = 1
+    # What the release binary is built from; a newer file here means a rebuild.
+    SOURCES = ["src/**/*", "templates/**/*", "Cargo.lock", "Cargo.toml"].freeze
+
+    # The node plan for this vagrant command line, parsed and checked. Aborts on any failure.
+    def self.plan(argv)
+      out, err, status = run(binary, "plan", "--format", "json", "--project-dir", ROOT, "--", *argv)
+      abort(err.strip.empty? ? "k0s-vagrant: plan failed with exit code #{status.exitstatus}" : err) unless status.success?
+      $stderr.write(err) unless err.empty?  # warnings and notes
+      plan = parse(out)
+      unless plan["schema_version"] == SCHEMA_VERSION
+        abort("k0s-vagrant: the helper answered plan schema #{plan["schema_version"].inspect}, this Vagrantfile reads " \
+              "#{SCHEMA_VERSION}; rebuild it with `cargo build --release --locked`")
+      end
+      plan
+    end
+
+    # K0S_VAGRANT_BIN as given, else target/release/k0s-vagrant, built when missing or stale.
+    def self.binary
+      given = ENV["K0S_VAGRANT_BIN"].to_s
+      return given unless given.empty?
+      bin = File.join(ROOT, "target", "release", "k0s-vagrant")
+      build(bin) if stale?(bin)
+      bin
+    end
+
+    def self.stale?(bin)
+      return true unless File.exist?(bin)
+      built = File.mtime(bin)
+      SOURCES.any? { |pattern| Dir.glob(File.join(ROOT, pattern)).any? { |f| File.mtime(f) > built } }
+    end
+
+    def self.build(bin)
+      what = File.exist?(bin) ? "rebuilding the helper (sources changed)" : "building the helper; the first build takes a few minutes"
+      $stderr.puts("k0s-vagrant: #{what}: cargo build --release --locked")
+      ok = system("cargo", "build", "--release", "--locked", chdir: ROOT, out: :err)
+      return if ok
+      abort(ok.nil? ? "k0s-vagrant: cargo not found; install Rust (https://rustup.rs) or set K0S_VAGRANT_BIN to a built k0s-vagrant" \
+                    : "k0s-vagrant: building the helper failed (see the cargo output above); fix it or set K0S_VAGRANT_BIN")
+    end
+
+    def self.run(*cmd)
+      Open3.capture3(*cmd)
+    rescue SystemCallError => e
+      abort("k0s-vagrant: cannot run #{cmd.first}: #{e.message}; build it with `cargo build --release --locked` or fix K0S_VAGRANT_BIN")
+    end
+
+    def self.parse(out)
+      JSON.parse(out)
+    rescue JSON::ParserError => e
+      abort("k0s-vagrant: the helper printed no valid plan JSON (#{e.message.lines.first.to_s.strip}); rebuild it with `cargo build --release --locked`")
+    end
+  end
+end
