@@ -41,7 +41,8 @@ module K0sVagrant
     def self.build(bin)
       what = File.exist?(bin) ? "rebuilding the helper (sources changed)" : "building the helper; the first build takes a few minutes"
       $stderr.puts("k0s-vagrant: #{what}: cargo build --release --locked")
-      ok = system("cargo", "build", "--release", "--locked", chdir: ROOT, out: :err)
+      # An explicit target dir, so a CARGO_TARGET_DIR in the environment cannot move the binary.
+      ok = system("cargo", "build", "--release", "--locked", "--target-dir", File.join(ROOT, "target"), chdir: ROOT, out: :err)
       return if ok
       abort(ok.nil? ? "k0s-vagrant: cargo not found; install Rust (https://rustup.rs) or set K0S_VAGRANT_BIN to a built k0s-vagrant" \
                     : "k0s-vagrant: building the helper failed (see the cargo output above); fix it or set K0S_VAGRANT_BIN")

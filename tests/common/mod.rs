@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: scratch directories and running the helper binary.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,476 @@
+//! The real Vagrant (Debian's 2.3.4) with the real vagrant-libvirt evaluates the real Vagrantfile.
+//! Each test gets its own Vagrant data directory; the helper is this build's binary
+//! (K0S_VAGRANT_BIN) except where the build path itself is under test. Set
+//! K0S_VAGRANT_SKIP_VAGRANT=1 to skip these tests where Vagrant is not installed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{lab::Lab, outcome, Scratch};
+
+const OUR_VARS: &[&str] = &[
+    "CONTROL_PLANE_COUNT",
+    "control_plane_count",
+    "WORKER_COUNT",
+    "worker_count",
+    "MEMORY_CONTROL",
+    "memory_control",
+    "MEMORY_WORKER",
+    "memory_worker",
+    "CPU_CONTROL",
+    "cpu_control",
+    "CPU_WORKER",
+    "cpu_worker",
+    "DISK_SIZE",
+    "disk_size",
+    "CLUSTER_NAME",
+    "NODE_NETWORK",
+    "K0S_VERSION",
+    "TART_IMAGE",
+    "LIBVIRT_BOX",
+    "LIBVIRT_DRIVER",
+    "VAGRANT_DEFAULT_PROVIDER",
+    "K0S_VAGRANT_BIN",
+    "VAGRANT_CWD",
+    "VAGRANT_DOTFILE_PATH",
+    "LIBVIRT_DEFAULT_URI",
+];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn skip() -> bool {
+    if std::env::var("K0S_VAGRANT_SKIP_VAGRANT").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: K0S_VAGRANT_SKIP_VAGRANT=1");
+        return true;
+    }
+    assert!(
+        Command::new("vagrant").arg("--version").output().is_ok_and(|o| o.status.success()),
+        "vagrant is not installed: run .ci/run (installs Debian's vagrant and vagrant-libvirt) or set K0S_VAGRANT_SKIP_VAGRANT=1"
+    );
+    false
+}
+
+/// One Vagrant project: the repository's Vagrantfile with a data directory of its own.
+struct Project {
+    scratch: Scratch,
+    root: PathBuf,
+}
+
+impl Project {
+    fn new() -> Project {
+        let scratch = Scratch::new("vagrant");
+        Project {
+            root: repo(),
+            scratch,
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.scratch.path().join("dot")
+    }
+
+    fn vagrant_in(&self, mut cmd: Command, args: &str, vars: &[(&str, &str)]) -> Output {
+        for var in OUR_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.current_dir(self.scratch.path())
+            .env("VAGRANT_CWD", &self.root)
+            .env("VAGRANT_DOTFILE_PATH", self.data())
+            .env("VAGRANT_HOME", repo().join("target").join("vagrant-home"))
+            .env("VAGRANT_DEFAULT_PROVIDER", "libvirt")
+            .env("K0S_VAGRANT_BIN", env!("CARGO_BIN_EXE_k0s-vagrant"))
+            .args(args.split_whitespace());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn vagrant(&self, args: &str, vars: &[(&str, &str)]) -> Output {
+        self.vagrant_in(Command::new("vagrant"), args, vars)
+    }
+
+    fn lock(&self) -> PathBuf {
+        self.data().join("k0s").join("plan.json")
+    }
+
+    /// Machine directories Vagrant created; an aborted command must leave none.
+    fn machine_dirs(&self) -> Vec<String> {
+        std::fs::read_dir(self.data().join("machines"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// (machine, state) pairs from `vagrant status --machine-readable`, in Vagrant's order.
+fn states(out: &Output) -> Vec<(String, String)> {
+    assert!(out.status.success(), "{}", outcome(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.splitn(4, ',').collect();
+            (fields.len() == 4 && fields[2] == "state")
+                .then(|| (fields[1].to_string(), fields[3].to_string()))
+        })
+        .collect()
+}
+
+fn names(out: &Output) -> Vec<String> {
+    states(out).into_iter().map(|(name, _)| name).collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn status_lists_the_planned_machines_in_plan_order() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    type Vars = &'static [(&'static str, &'static str)];
+    let cases: &[(Vars, &[&str])] = &[
+        (&[], &["control-plane-1", "worker-1"]),
+        (
+            &[("CONTROL_PLANE_COUNT", "2")],
+            &["control-plane-1", "control-plane-2", "worker-1"],
+        ),
+        (
+            &[("control_plane_count", "3"), ("worker_count", "2")],
+            &[
+                "control-plane-1",
+                "control-plane-2",
+                "control-plane-3",
+                "worker-1",
+                "worker-2",
+            ],
+        ),
+        (
+            &[("CONTROL_PLANE_COUNT", "3"), ("WORKER_COUNT", "5")],
+            &[
+                "control-plane-1",
+                "control-plane-2",
+                "control-plane-3",
+                "worker-1",
+                "worker-2",
+                "worker-3",
+                "worker-4",
+                "worker-5",
+            ],
+        ),
+    ];
+    for (vars, expected) in cases {
+        let out = p.vagrant("status --machine-readable", vars);
+        assert_eq!(names(&out), *expected, "{vars:?}");
+        assert!(states(&out).iter().all(|(_, s)| s == "not_created"));
+    }
+    assert!(!p.lock().exists(), "status must not write the plan lock");
+}
+
+#[test]
+fn validate_checks_the_libvirt_settings_of_every_machine() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    for vars in [
+        &[][..],
+        &[
+            ("CONTROL_PLANE_COUNT", "3"),
+            ("WORKER_COUNT", "5"),
+            ("NODE_NETWORK", "10.7.0.0/24"),
+        ][..],
+    ] {
+        let out = p.vagrant("validate", vars);
+        assert!(out.status.success(), "{}", outcome(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Vagrantfile validated successfully.")
+        );
+        let out = p.vagrant("validate -p", vars);
+        assert!(out.status.success(), "{}", outcome(&out));
+    }
+}
+
+#[test]
+fn bad_variable_aborts_with_the_helper_message_and_creates_nothing() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    for (args, vars, message) in [
+        ("up", &[("WORKER_COUNT", "9")][..], "k0s-vagrant: WORKER_COUNT=9 is out of range (allowed 1..=5); set WORKER_COUNT=5\n"),
+        ("status", &[("MEMORY_WORKER", "512")][..], "k0s-vagrant: MEMORY_WORKER=512 is below the minimum of 1024 MB; set MEMORY_WORKER=1024 or more\n"),
+        ("validate", &[("NODE_NETWORK", "10.0.0.0/30")][..], "k0s-vagrant: NODE_NETWORK=10.0.0.0/30 has no room for 1 controller and 1 worker (needs host offset .20, so a /27 or larger); use a /24 such as 192.168.56.0/24\n"),
+        ("up", &[("VAGRANT_DEFAULT_PROVIDER", "virtualbox")][..], "k0s-vagrant: provider 'virtualbox' (from VAGRANT_DEFAULT_PROVIDER) is not supported (allowed tart, libvirt); use --provider=libvirt on Linux or --provider=tart on macOS\n"),
+    ] {
+        let out = p.vagrant(args, vars);
+        assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+        assert_eq!(stderr(&out), message, "vagrant {args} {vars:?}");
+        assert!(p.machine_dirs().is_empty(), "nothing created: {:?}", p.machine_dirs());
+        assert!(!p.lock().exists());
+    }
+}
+
+#[test]
+fn lower_count_on_up_is_refused_before_anything_happens() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    // The lock as an earlier `vagrant up` with two workers left it, worker-2 created.
+    let out = p.vagrant("status --machine-readable", &[]);
+    assert!(out.status.success());
+    let helper = env!("CARGO_BIN_EXE_k0s-vagrant");
+    let lock = Command::new(helper)
+        .args(["plan", "--format", "json", "--project-dir"])
+        .arg(&p.root)
+        .args(["--", "up"])
+        .env("VAGRANT_DOTFILE_PATH", p.data())
+        .env("VAGRANT_DEFAULT_PROVIDER", "libvirt")
+        .env("WORKER_COUNT", "2")
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{}", outcome(&lock));
+    common::mark_created(
+        &p.data(),
+        "worker-2",
+        "libvirt",
+        "6b0e9c52-0000-4000-8000-00000000beef",
+    );
+    let out = p.vagrant("up", &[("WORKER_COUNT", "1")]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert_eq!(
+        stderr(&out),
+        "k0s-vagrant: WORKER_COUNT=1 would remove worker-2, which still exists; run `vagrant destroy -f worker-2` first, or set WORKER_COUNT=2\n"
+    );
+}
+
+/// Stand-in helpers (shell scripts, named so) for the Vagrantfile's own failure paths.
+fn stub_helper(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("stub-k0s-vagrant");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+fn vagrantfile_aborts_on_a_broken_stub_helper() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    let cases = [
+        (
+            "echo 'not json'",
+            "k0s-vagrant: the helper printed no valid plan JSON",
+        ),
+        (
+            "echo '{\"schema_version\": 2, \"nodes\": []}'",
+            "k0s-vagrant: the helper answered plan schema 2, this Vagrantfile reads 1",
+        ),
+        ("exit 3", "k0s-vagrant: plan failed with exit code 3"),
+    ];
+    for (body, message) in cases {
+        let stub = stub_helper(p.scratch.path(), body);
+        let out = p.vagrant("status", &[("K0S_VAGRANT_BIN", stub.to_str().unwrap())]);
+        assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+        assert!(
+            stderr(&out).starts_with(message),
+            "{body}: {}",
+            outcome(&out)
+        );
+    }
+    let out = p.vagrant("status", &[("K0S_VAGRANT_BIN", "/nonexistent/k0s-vagrant")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("k0s-vagrant: cannot run /nonexistent/k0s-vagrant:"),
+        "{}",
+        outcome(&out)
+    );
+    assert!(p.machine_dirs().is_empty());
+}
+
+#[test]
+fn helper_warnings_reach_the_user_and_do_not_stop_vagrant() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    let out = p.vagrant("validate", &[("CONTROL_PLANE_COUNT", "2")]);
+    assert!(out.status.success(), "{}", outcome(&out));
+    // validate is not `up`: the plan is only read, so no settings warning.
+    assert!(!stderr(&out).contains("warning"), "{}", outcome(&out));
+    let stub = stub_helper(
+        p.scratch.path(),
+        &format!(
+            "echo 'k0s-vagrant: warning: stand-in warning' >&2; exec {} \"$@\"",
+            env!("CARGO_BIN_EXE_k0s-vagrant")
+        ),
+    );
+    let out = p.vagrant("validate", &[("K0S_VAGRANT_BIN", stub.to_str().unwrap())]);
+    assert!(out.status.success(), "{}", outcome(&out));
+    assert!(stderr(&out).contains("k0s-vagrant: warning: stand-in warning"));
+}
+
+#[test]
+fn missing_cargo_is_named_when_the_helper_must_be_built() {
+    if skip() {
+        return;
+    }
+    // A copy of the project without a built helper, and a PATH with Vagrant but without cargo.
+    let copy = copy_project("nocargo");
+    let path = "/usr/bin:/bin";
+    if path
+        .split(':')
+        .any(|dir| Path::new(dir).join("cargo").exists())
+    {
+        eprintln!("cargo is installed in /usr/bin; the missing-cargo path cannot be shown here");
+        return;
+    }
+    let mut p = Project::new();
+    p.root = copy.path().to_path_buf();
+    let mut cmd = Command::new("/usr/bin/vagrant");
+    cmd.env("PATH", path);
+    let out = p.vagrant_in(cmd, "status", &[("K0S_VAGRANT_BIN", "")]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("k0s-vagrant: building the helper; the first build takes a few minutes"),
+        "{err}"
+    );
+    assert!(
+        err.contains("k0s-vagrant: cargo not found; install Rust (https://rustup.rs)"),
+        "{err}"
+    );
+    assert!(p.machine_dirs().is_empty());
+}
+
+/// The files `vagrant up` needs, copied to a scratch directory (no `target/`).
+fn copy_project(label: &str) -> Scratch {
+    let copy = Scratch::new(label);
+    for entry in ["Vagrantfile", "vagrant", "Cargo.toml", "Cargo.lock", "src"] {
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(repo().join(entry))
+            .arg(copy.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    copy
+}
+
+/// The helper builds itself on first use (`cargo build --release --locked`) and the Vagrantfile
+/// then uses it. The build goes to a target dir of its own, so it never waits on this test run's.
+#[test]
+fn helper_is_built_on_first_use() {
+    if skip() {
+        return;
+    }
+    let copy = copy_project("build");
+    // Kept between runs so only the first run pays for a full release build.
+    let target = repo().join("target").join("vagrant-build-test");
+    std::fs::create_dir_all(&target).unwrap();
+    std::os::unix::fs::symlink(&target, copy.path().join("target")).unwrap();
+    let _ = std::fs::remove_file(target.join("release").join("k0s-vagrant"));
+    let mut p = Project::new();
+    p.root = copy.path().to_path_buf();
+    let out = p.vagrant("status --machine-readable", &[("K0S_VAGRANT_BIN", "")]);
+    let err = stderr(&out);
+    assert!(err.contains("k0s-vagrant: building the helper; the first build takes a few minutes: cargo build --release --locked"), "{err}");
+    assert_eq!(names(&out), ["control-plane-1", "worker-1"]);
+    assert!(target.join("release").join("k0s-vagrant").exists());
+    // Built and current: the next command neither builds nor says so.
+    let out = p.vagrant("status --machine-readable", &[("K0S_VAGRANT_BIN", "")]);
+    assert!(!stderr(&out).contains("build"), "{}", outcome(&out));
+    // A newer source file makes it stale.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(
+        copy.path().join("src").join("touch.rs"),
+        "// newer than the binary\n",
+    )
+    .unwrap();
+    let out = p.vagrant("status --machine-readable", &[("K0S_VAGRANT_BIN", "")]);
+    assert!(
+        stderr(&out).contains("k0s-vagrant: rebuilding the helper (sources changed)"),
+        "{}",
+        outcome(&out)
+    );
+    assert_eq!(names(&out), ["control-plane-1", "worker-1"]);
+}
+
+/// With a machine that libvirt really knows (a defined, shut-off domain in a libvirtd of the
+/// test's own, inside its own network namespace), the lock keeps it in every command and
+/// `vagrant destroy` removes it and then the lock.
+#[test]
+fn plan_lock_follows_real_libvirt_machines() {
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::start("k0sv-test-lock").expect("start libvirtd in a network namespace");
+    let p = Project::new();
+    let helper = env!("CARGO_BIN_EXE_k0s-vagrant");
+    // `vagrant up` with WORKER_COUNT=2 wrote this lock; only its worker-2 got as far as a domain.
+    let lock = Command::new(helper)
+        .args(["plan", "--format", "json", "--project-dir"])
+        .arg(&p.root)
+        .args(["--", "up"])
+        .env("VAGRANT_DOTFILE_PATH", p.data())
+        .env("VAGRANT_DEFAULT_PROVIDER", "libvirt")
+        .env("WORKER_COUNT", "2")
+        .output()
+        .unwrap();
+    assert!(lock.status.success(), "{}", outcome(&lock));
+    let uuid = lab
+        .define_idle_domain("k0sv-test-worker-2", p.scratch.path())
+        .unwrap();
+    common::mark_created(&p.data(), "worker-2", "libvirt", &uuid);
+
+    let out = p.vagrant_in(
+        lab.command("vagrant"),
+        "status --machine-readable",
+        &[("WORKER_COUNT", "1")],
+    );
+    assert_eq!(
+        states(&out),
+        [
+            ("control-plane-1".into(), "not_created".into()),
+            ("worker-1".into(), "not_created".into()),
+            ("worker-2".into(), "shutoff".into())
+        ]
+    );
+    assert!(
+        stderr(&out).contains("using the plan of the existing cluster (1 controller, 2 workers;"),
+        "{}",
+        outcome(&out)
+    );
+    // A broken variable does not block destroy.
+    let out = p.vagrant_in(
+        lab.command("vagrant"),
+        "destroy -f worker-2",
+        &[("WORKER_COUNT", "x")],
+    );
+    assert!(out.status.success(), "{}", outcome(&out));
+    assert!(
+        common::lab::virsh(&["dominfo", "k0sv-test-worker-2"]).is_err(),
+        "domain removed by vagrant destroy"
+    );
+    // No machine left: the lock goes and the variables decide again.
+    let out = p.vagrant_in(
+        lab.command("vagrant"),
+        "status --machine-readable",
+        &[("WORKER_COUNT", "1")],
+    );
+    assert_eq!(names(&out), ["control-plane-1", "worker-1"]);
+    assert!(!p.lock().exists());
+}
