@@ -34,8 +34,57 @@ pub enum Command {
     /// Reads the settings from the environment. Inside an existing cluster the plan lock
     /// (.vagrant/k0s/plan.json) decides, except for `vagrant up`, which may extend it.
     Plan(PlanArgs),
+    /// Render k0sctl.yaml to stdout or a file.
+    ///
+    /// Works before any VM exists: then addresses are the planned ones (libvirt) or `<...>`
+    /// placeholders (Tart). After `vagrant up` it uses the inventory of the running machines.
+    Render(RenderArgs),
+    /// Deploy k0s onto the running machines: the post-up hook of `vagrant up`.
+    ///
+    /// Phases: wait-ssh, preflight, render, apply, wait-ready, taints, kubeconfig, api. Each is
+    /// titled and timed; a second run changes nothing. Limits: K0S_VAGRANT_SSH_WAIT (300),
+    /// K0S_VAGRANT_APPLY_TIMEOUT (1800), K0S_VAGRANT_READY_TIMEOUT (600), in seconds.
+    Deploy(DeployArgs),
+    /// Print the cluster's kubeconfig (or, with --path, where it is).
+    Kubeconfig(KubeconfigArgs),
+    /// Remove what this cluster generated once none of its machines is left (after `vagrant destroy`).
+    ///
+    /// Removes .vagrant/k0s/ and exactly the kubeconfig entries the deploy merged. While machines
+    /// remain, only forgets the pinned host keys of the destroyed ones.
+    Cleanup,
     /// Print the helper's version.
     Version,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// Write to this file instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    /// Stop after this phase (e.g. `render` or `apply`).
+    #[arg(long, value_enum, value_name = "PHASE")]
+    pub until: Option<crate::deploy::PhaseName>,
+
+    /// Vagrant's facts about the machines (JSON, written by the Vagrantfile's post-up trigger);
+    /// without it the inventory of the last run is used.
+    #[arg(long, value_name = "FILE")]
+    pub facts: Option<PathBuf>,
+
+    /// The `vagrant up` command line (with --facts): the deploy waits until every machine it
+    /// acts on has finished.
+    #[arg(last = true, value_name = "VAGRANT_ARGS")]
+    pub vagrant_args: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KubeconfigArgs {
+    /// Print the path instead of the contents.
+    #[arg(long)]
+    pub path: bool,
 }
 
 #[derive(Debug, clap::Args)]

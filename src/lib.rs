@@ -2,18 +2,26 @@
 //! settings -> plan -> (lock) -> inventory -> render -> apply -> taints -> kubeconfig -> health.
 
 pub mod cli;
+pub mod deploy;
 pub mod error;
+pub mod inventory;
+pub mod k0sctl;
+pub mod kube;
 pub mod lock;
 pub mod plan;
+pub mod render;
 pub mod settings;
+pub mod ssh;
 pub mod state;
 pub mod vagrant;
+pub mod validate;
 
 use std::io::Write;
 
 pub use error::Error;
 
-use cli::{Cli, Command, PlanArgs, PlanFormat};
+use cli::{Cli, Command, DeployArgs, KubeconfigArgs, PlanArgs, PlanFormat, RenderArgs};
+use inventory::{Inventory, VagrantFacts};
 use plan::{HostFacts, Plan};
 use settings::{HostResources, RawSettings, Settings};
 use vagrant::{Invocation, Project};
@@ -22,6 +30,10 @@ use vagrant::{Invocation, Project};
 pub fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Plan(args) => plan(&project(cli.project_dir), &args),
+        Command::Render(args) => render(&project(cli.project_dir), &args),
+        Command::Deploy(args) => deploy(&project(cli.project_dir), &args),
+        Command::Kubeconfig(args) => kubeconfig(&project(cli.project_dir), &args),
+        Command::Cleanup => cleanup(&project(cli.project_dir)),
         Command::Version => print_stdout(&format!("k0s-vagrant {}\n", env!("CARGO_PKG_VERSION"))),
     }
 }
@@ -82,4 +94,199 @@ fn print_stdout(text: &str) -> Result<(), Error> {
             source,
         }),
     }
+}
+
+/// The plan of the existing cluster, else the one the variables give (as `vagrant status` sees it).
+fn current_plan(project: &Project) -> Result<Plan, Error> {
+    let invocation = Invocation::default();
+    let wanted = Settings::from_raw(&RawSettings::from_env())
+        .map_err(Error::from)
+        .and_then(|settings| {
+            let provider = vagrant::resolve_provider(
+                &invocation,
+                std::env::var("VAGRANT_DEFAULT_PROVIDER").ok().as_deref(),
+            )?;
+            Ok(Plan::from_settings(
+                &settings,
+                provider,
+                HostFacts::detect(),
+            ))
+        });
+    Ok(lock::resolve(project, false, wanted)?.plan)
+}
+
+fn render(project: &Project, args: &RenderArgs) -> Result<(), Error> {
+    let plan = current_plan(project)?;
+    let inventory = match Inventory::read(&project.state_dir()) {
+        Ok(inv) => Some(inv),
+        Err(inventory::InventoryError::Missing { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let yaml =
+        render::RenderContext::new(&plan, inventory.as_ref(), &project.data_dir)?.render()?;
+    if inventory.is_some() {
+        validate::validate(&yaml)?;
+    }
+    match &args.output {
+        Some(path) => {
+            state::write_atomic(path, yaml.as_bytes(), None).map_err(|source| Error::State {
+                path: path.clone(),
+                source,
+            })
+        }
+        None => print_stdout(&yaml),
+    }
+}
+
+fn merge_setting() -> Result<bool, Error> {
+    match std::env::var("K0S_KUBECONFIG_MERGE")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("" | "true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(settings::SettingsError::BadChoice {
+            var: "K0S_KUBECONFIG_MERGE",
+            value: other.to_string(),
+            allowed: "true, false",
+        }
+        .into()),
+    }
+}
+
+fn deploy(project: &Project, args: &DeployArgs) -> Result<(), Error> {
+    let state_dir = project.state_dir();
+    std::fs::create_dir_all(&state_dir).map_err(|source| Error::State {
+        path: state_dir.clone(),
+        source,
+    })?;
+    let merge_kubeconfig = merge_setting()?;
+    // One deploy per cluster at a time; the lock goes with the process.
+    let lock_path = state_dir.join("deploy.lock");
+    let lock_file = std::fs::File::create(&lock_path).map_err(|source| Error::State {
+        path: lock_path.clone(),
+        source,
+    })?;
+    if let Err(std::fs::TryLockError::WouldBlock) = lock_file.try_lock() {
+        eprintln!(
+            "k0s-vagrant: another deploy of this cluster is running (lock {}); skipping this one",
+            lock_path.display()
+        );
+        return Ok(());
+    }
+    let plan = lock::read_lock(project)?.ok_or_else(|| Error::NoPlanLock {
+        path: lock::lock_path(project),
+    })?;
+    let inventory = match &args.facts {
+        Some(path) => {
+            let facts = VagrantFacts::read(path)?;
+            let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
+            let pending: Vec<&str> = Invocation::up_targets(&args.vagrant_args, &names)
+                .into_iter()
+                .filter(|t| !facts.machines.iter().any(|m| m.name == *t && m.finished))
+                .collect();
+            if !pending.is_empty() {
+                // Another machine of this `vagrant up` is still coming up; its trigger deploys.
+                tracing::debug!(?pending, "not deploying yet");
+                return Ok(());
+            }
+            match Inventory::from_facts(&plan, &facts)? {
+                Ok(inventory) => {
+                    inventory.write(&state_dir)?;
+                    inventory
+                }
+                Err(not_all) => {
+                    let list: Vec<String> = not_all
+                        .not_running
+                        .iter()
+                        .map(|(n, s)| format!("{n} ({s})"))
+                        .collect();
+                    eprintln!(
+                    "k0s-vagrant: not deploying: {} not running; `vagrant up` brings up every machine and deploys",
+                    list.join(", ")
+                );
+                    return Ok(());
+                }
+            }
+        }
+        None => Inventory::read(&state_dir)?,
+    };
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let mut cx = deploy::Ctx {
+        known_hosts: ssh::KnownHosts::new(state_dir.join("known_hosts")),
+        state_dir,
+        plan,
+        inventory,
+        timeouts: deploy::Timeouts::from_env(),
+        sessions: Vec::new(),
+        k0sctl: None,
+        nodes: None,
+        merge_kubeconfig,
+        user_kubeconfig: kube::user_kubeconfig_path(
+            std::env::var("KUBECONFIG").ok().as_deref(),
+            home.as_deref(),
+        ),
+        changes: Vec::new(),
+    };
+    deploy::run(&mut cx, args.until)
+}
+
+fn kubeconfig(project: &Project, args: &KubeconfigArgs) -> Result<(), Error> {
+    let path = project.state_dir().join("kubeconfig");
+    if !path.exists() {
+        return Err(Error::NoKubeconfig { path });
+    }
+    if args.path {
+        return print_stdout(&format!("{}\n", path.display()));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::State { path, source })?;
+    print_stdout(&text)
+}
+
+/// After `vagrant destroy`: all gone -> remove our state and kubeconfig entries; some left ->
+/// forget the host keys of the destroyed machines (a recreated VM has a new key).
+fn cleanup(project: &Project) -> Result<(), Error> {
+    let state_dir = project.state_dir();
+    let existing = project.existing_machines();
+    let plan = lock::read_lock(project).ok().flatten();
+    let any_left = plan
+        .as_ref()
+        .is_some_and(|p| p.nodes.iter().any(|n| existing.contains(&n.name)));
+    if any_left {
+        if let Ok(inventory) = Inventory::read(&state_dir) {
+            let gone: Vec<(String, u16)> = inventory
+                .nodes
+                .iter()
+                .filter(|n| !existing.contains(&n.name))
+                .map(|n| (n.ssh.host.clone(), n.ssh.port))
+                .collect();
+            let known_hosts = ssh::KnownHosts::new(state_dir.join("known_hosts"));
+            known_hosts.forget(&gone).map_err(|source| Error::State {
+                path: known_hosts.path().to_path_buf(),
+                source,
+            })?;
+        }
+        return Ok(());
+    }
+    let record = state_dir.join("kubeconfig-merged");
+    if let Ok(text) = std::fs::read_to_string(&record) {
+        let mut lines = text.lines();
+        if let (Some(target), Some(name)) = (lines.next(), lines.next()) {
+            if kube::remove(std::path::Path::new(target), name)? {
+                eprintln!("k0s-vagrant: removed context {name} from {target}");
+            }
+        }
+    }
+    if state_dir.exists() {
+        std::fs::remove_dir_all(&state_dir).map_err(|source| Error::State {
+            path: state_dir.clone(),
+            source,
+        })?;
+        eprintln!(
+            "k0s-vagrant: no machine of the cluster is left; removed {}",
+            state_dir.display()
+        );
+    }
+    Ok(())
 }

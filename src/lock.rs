@@ -51,7 +51,8 @@ pub fn lock_path(project: &Project) -> PathBuf {
     project.state_dir().join("plan.json")
 }
 
-fn read_lock(project: &Project) -> Result<Option<Plan>, LockError> {
+/// The locked plan, if any.
+pub fn read_lock(project: &Project) -> Result<Option<Plan>, LockError> {
     let path = lock_path(project);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,

@@ -30,6 +30,38 @@ impl Invocation {
         Invocation { command, provider }
     }
 
+    /// The machines a `vagrant up` acts on: the names given, or all. A `/regex/` name is matched
+    /// as a plain substring of the machine name (enough for `/worker/`).
+    pub fn up_targets<'a>(args: &[String], machines: &'a [String]) -> Vec<&'a str> {
+        let mut names = Vec::new();
+        let mut it = args.iter().skip_while(|a| a.as_str() != "up").skip(1);
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                // Options of `vagrant up` that take a value.
+                "--provider" | "--provision-with" => {
+                    it.next();
+                }
+                a if a.starts_with('-') => {}
+                a => names.push(a),
+            }
+        }
+        if names.is_empty() {
+            return machines.iter().map(String::as_str).collect();
+        }
+        machines
+            .iter()
+            .filter(|m| {
+                names.iter().any(
+                    |n| match n.strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
+                        Some(pattern) => m.contains(pattern),
+                        None => *n == m.as_str(),
+                    },
+                )
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
     /// Only `vagrant up` may create machines, so only it may change the plan lock.
     pub fn creates_machines(&self) -> bool {
         self.command.as_deref() == Some("up")
@@ -143,6 +175,29 @@ mod tests {
             Some("up")
         );
         assert_eq!(Invocation::parse(&args("")).command, None);
+    }
+
+    #[test]
+    fn up_targets_are_the_named_machines_or_all() {
+        let all: Vec<String> = ["control-plane-1", "worker-1", "worker-2"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            Invocation::up_targets(&args("up"), &all),
+            ["control-plane-1", "worker-1", "worker-2"]
+        );
+        assert_eq!(
+            Invocation::up_targets(&args("up --provider libvirt worker-2"), &all),
+            ["worker-2"]
+        );
+        assert_eq!(
+            Invocation::up_targets(&args("--debug up --provision-with hostname /worker/"), &all),
+            ["worker-1", "worker-2"]
+        );
+        assert_eq!(
+            Invocation::up_targets(&args("up --no-parallel control-plane-1 worker-1"), &all),
+            ["control-plane-1", "worker-1"]
+        );
     }
 
     #[test]

@@ -23,6 +23,11 @@ module K0sVagrant
       plan
     end
 
+    # Runs a helper command with its output going straight to the user; true on success.
+    def self.call(*args)
+      system(binary, *args, "--project-dir", ROOT)
+    end
+
     # K0S_VAGRANT_BIN as given, else target/release/k0s-vagrant, built when missing or stale.
     def self.binary
       given = ENV["K0S_VAGRANT_BIN"].to_s

@@ -1,0 +1,169 @@
+//! preflight: every node's hostname is its name, its address sits on one of its interfaces
+//! (remembered for the HA address), and every node reaches every other node's address.
+
+use super::{Ctx, Phase, PhaseName};
+use crate::error::{ClusterError, Error};
+use crate::plan::Provider;
+use crate::ssh::parallel;
+
+pub struct Preflight;
+
+/// What one node reported.
+struct Report {
+    hostname: String,
+    /// `ip -o -4 addr show` lines: interface and address.
+    addresses: Vec<(String, String)>,
+    /// For every other node's address: reachable on port 22?
+    reach: Vec<(String, bool)>,
+}
+
+/// One command per node, so the matrix costs one round trip each. TCP to port 22 proves the path
+/// without needing ping (sshd runs everywhere).
+fn script(others: &[String]) -> String {
+    let targets = others.join(" ");
+    format!(
+        "hostname; echo ---; ip -o -4 addr show; echo ---; for a in {targets}; do \
+         if timeout 3 bash -c \"exec 3<>/dev/tcp/$a/22\" 2>/dev/null; then echo \"$a ok\"; else echo \"$a fail\"; fi; done"
+    )
+}
+
+fn parse(out: &str) -> Report {
+    let mut parts = out.split("---\n");
+    let hostname = parts.next().unwrap_or("").trim().to_string();
+    let addresses = parts
+        .next()
+        .unwrap_or("")
+        .lines()
+        .filter_map(|line| {
+            // "2: eth1    inet 192.168.56.10/24 brd ..."
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let inet = fields.iter().position(|f| *f == "inet")?;
+            Some((
+                fields.get(1)?.trim_end_matches(':').to_string(),
+                fields.get(inet + 1)?.split('/').next()?.to_string(),
+            ))
+        })
+        .collect();
+    let reach = parts
+        .next()
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| {
+            l.split_once(' ')
+                .map(|(a, r)| (a.to_string(), r.trim() == "ok"))
+        })
+        .collect();
+    Report {
+        hostname,
+        addresses,
+        reach,
+    }
+}
+
+impl Phase for Preflight {
+    fn name(&self) -> PhaseName {
+        PhaseName::Preflight
+    }
+
+    fn title(&self) -> &'static str {
+        "Preflight: hostnames, addresses, node-to-node reachability"
+    }
+
+    fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
+        let nodes = cx.inventory.nodes.clone();
+        let timeout = cx.timeouts.command;
+        let pairs: Vec<(usize, &crate::ssh::Session)> = cx.sessions.iter().enumerate().collect();
+        let reports = parallel(&pairs, |(i, session)| {
+            let others: Vec<String> = nodes
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| j != i)
+                .map(|(_, n)| n.address.to_string())
+                .collect();
+            session
+                .run(&script(&others), timeout)
+                .map(|out| parse(&out))
+        });
+        let mut problems = Vec::new();
+        let mut tart_isolation = false;
+        for (i, report) in reports.into_iter().enumerate() {
+            let node = &nodes[i];
+            let report = report?;
+            if report.hostname != node.name {
+                problems.push(format!(
+                    "{}: hostname is '{}', expected '{}'; run `vagrant provision {}`",
+                    node.name, report.hostname, node.name, node.name
+                ));
+            }
+            let address = node.address.to_string();
+            match report.addresses.iter().find(|(_, a)| *a == address) {
+                Some((interface, _)) => cx.inventory.nodes[i].interface = Some(interface.clone()),
+                None => problems.push(format!(
+                    "{}: {} is on none of its interfaces (found {}); run `vagrant reload {}`",
+                    node.name,
+                    address,
+                    report
+                        .addresses
+                        .iter()
+                        .map(|(i, a)| format!("{i} {a}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    node.name
+                )),
+            }
+            for (target, ok) in report.reach {
+                if !ok {
+                    let other = nodes
+                        .iter()
+                        .find(|n| n.address.to_string() == target)
+                        .map_or("?", |n| n.name.as_str());
+                    problems.push(format!(
+                        "{} cannot reach {} ({}:22)",
+                        node.name, other, target
+                    ));
+                    tart_isolation |= cx.inventory.provider == Provider::Tart;
+                }
+            }
+        }
+        if tart_isolation {
+            problems.push("on Tart the default NAT isolates VMs from each other; the plan starts them with --net-softnet-allow=0.0.0.0/0, which needs softnet >= 0.11 installed with its SUID bit (see README)".to_string());
+        }
+        if !problems.is_empty() {
+            return Err(ClusterError::Preflight { problems }.into());
+        }
+        for node in &cx.inventory.nodes {
+            eprintln!(
+                "    {}: {} on {}, reaches all {} others",
+                node.name,
+                node.address,
+                node.interface.as_deref().unwrap_or("?"),
+                nodes.len() - 1
+            );
+        }
+        cx.inventory.write(&cx.state_dir)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_parses_hostname_interfaces_and_reachability() {
+        let out = "worker-1\n---\n1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 192.168.121.7/24 brd 192.168.121.255 scope global dynamic eth0\n3: eth1    inet 192.168.56.20/24 brd 192.168.56.255 scope global eth1\n---\n192.168.56.10 ok\n192.168.56.21 fail\n";
+        let r = parse(out);
+        assert_eq!(r.hostname, "worker-1");
+        assert_eq!(
+            r.addresses[2],
+            ("eth1".to_string(), "192.168.56.20".to_string())
+        );
+        assert_eq!(
+            r.reach,
+            [
+                ("192.168.56.10".to_string(), true),
+                ("192.168.56.21".to_string(), false)
+            ]
+        );
+    }
+}

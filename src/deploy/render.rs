@@ -1,0 +1,35 @@
+//! render: k0sctl.yaml from the plan and the inventory, checked by our validator, written atomically.
+
+use super::{Ctx, Phase, PhaseName};
+use crate::error::Error;
+use crate::render::RenderContext;
+use crate::state::write_atomic;
+
+pub struct Render;
+
+impl Phase for Render {
+    fn name(&self) -> PhaseName {
+        PhaseName::Render
+    }
+
+    fn title(&self) -> &'static str {
+        "Render k0sctl.yaml"
+    }
+
+    fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
+        let data_dir = cx.state_dir.parent().unwrap_or(&cx.state_dir).to_path_buf();
+        let yaml = RenderContext::new(&cx.plan, Some(&cx.inventory), &data_dir)?.render()?;
+        crate::validate::validate(&yaml)?;
+        let path = cx.config_path();
+        write_atomic(&path, yaml.as_bytes(), None).map_err(|source| Error::State {
+            path: path.clone(),
+            source,
+        })?;
+        eprintln!(
+            "    {} ({} hosts, validated)",
+            path.display(),
+            cx.plan.nodes.len()
+        );
+        Ok(())
+    }
+}

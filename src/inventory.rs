@@ -1,0 +1,206 @@
+//! The inventory (`.vagrant/k0s/inventory.json`): how to reach each node, from what Vagrant
+//! reported after `up` (the facts the Vagrantfile hands over) and what the nodes said in preflight.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{Plan, Provider};
+use crate::state::write_atomic;
+
+/// What the Vagrantfile knows about the machines right after `vagrant up`, passed as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VagrantFacts {
+    pub machines: Vec<MachineFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineFacts {
+    pub name: String,
+    pub provider: Option<String>,
+    /// Vagrant's state id: `running`, `not_created`, `shutoff`, `stopped`, ...
+    pub state: String,
+    /// Its `vagrant up` finished in the Vagrant process that wrote the facts.
+    #[serde(default)]
+    pub finished: bool,
+    /// Vagrant's `ssh_info`; absent when the machine is not running.
+    pub ssh: Option<VagrantSsh>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VagrantSsh {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub private_key_path: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub cluster: String,
+    pub provider: Provider,
+    pub nodes: Vec<InventoryNode>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryNode {
+    pub name: String,
+    /// The node's address on the node network: the planned one on libvirt, the discovered one on Tart.
+    pub address: Ipv4Addr,
+    pub ssh: SshEndpoint,
+    /// The interface that holds `address`, learned in preflight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Where k0s lives on the node (k0sctl's default install path).
+    #[serde(default = "default_k0s_binary")]
+    pub k0s_binary: String,
+}
+
+fn default_k0s_binary() -> String {
+    "/usr/local/bin/k0s".to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshEndpoint {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub key_path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error("read Vagrant facts {path}")]
+    ReadFacts {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Vagrant facts {path} are not valid JSON ({reason}); rerun `vagrant up`")]
+    BadFacts { path: PathBuf, reason: String },
+    #[error(
+        "no inventory at {path}; run `vagrant up` first (it writes one after every machine is up)"
+    )]
+    Missing { path: PathBuf },
+    #[error("inventory {path} is unreadable ({reason}); rerun `vagrant up` to write it again")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{node}: Vagrant reported no SSH endpoint although it is running; run `vagrant ssh-config {node}` to see why")]
+    NoSsh { node: String },
+    #[error("{node}: SSH host '{host}' from Vagrant is not an IPv4 address, so it cannot be the node address on Tart")]
+    BadAddress { node: String, host: String },
+    #[error("write inventory {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why a deploy does not start: some planned machine is not running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAllRunning {
+    pub not_running: Vec<(String, String)>,
+}
+
+impl VagrantFacts {
+    pub fn read(path: &Path) -> Result<VagrantFacts, InventoryError> {
+        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::ReadFacts {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| InventoryError::BadFacts {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl Inventory {
+    pub fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join("inventory.json")
+    }
+
+    /// The inventory for `plan` from Vagrant's facts, or which planned machines are not running.
+    pub fn from_facts(
+        plan: &Plan,
+        facts: &VagrantFacts,
+    ) -> Result<Result<Inventory, NotAllRunning>, InventoryError> {
+        let find = |name: &str| facts.machines.iter().find(|m| m.name == name);
+        let not_running: Vec<(String, String)> = plan
+            .nodes
+            .iter()
+            .filter_map(|n| match find(&n.name) {
+                Some(m) if m.state == "running" => None,
+                Some(m) => Some((n.name.clone(), m.state.clone())),
+                None => Some((n.name.clone(), "unknown".to_string())),
+            })
+            .collect();
+        if !not_running.is_empty() {
+            return Ok(Err(NotAllRunning { not_running }));
+        }
+        let mut nodes = Vec::new();
+        for node in &plan.nodes {
+            let ssh = find(&node.name)
+                .and_then(|m| m.ssh.clone())
+                .ok_or_else(|| InventoryError::NoSsh {
+                    node: node.name.clone(),
+                })?;
+            let address = match node.ip {
+                Some(ip) => ip,
+                None => ssh.host.parse().map_err(|_| InventoryError::BadAddress {
+                    node: node.name.clone(),
+                    host: ssh.host.clone(),
+                })?,
+            };
+            nodes.push(InventoryNode {
+                name: node.name.clone(),
+                address,
+                ssh: SshEndpoint {
+                    host: ssh.host,
+                    port: ssh.port,
+                    user: ssh.username,
+                    key_path: ssh.private_key_path,
+                },
+                interface: None,
+                k0s_binary: default_k0s_binary(),
+            });
+        }
+        Ok(Ok(Inventory {
+            cluster: plan.cluster.name.clone(),
+            provider: plan.cluster.provider_hint,
+            nodes,
+        }))
+    }
+
+    pub fn read(state_dir: &Path) -> Result<Inventory, InventoryError> {
+        let path = Inventory::path(state_dir);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(InventoryError::Missing { path })
+            }
+            Err(e) => {
+                return Err(InventoryError::Unreadable {
+                    path,
+                    reason: e.to_string(),
+                })
+            }
+        };
+        serde_json::from_str(&text).map_err(|e| InventoryError::Unreadable {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    pub fn write(&self, state_dir: &Path) -> Result<(), InventoryError> {
+        let path = Inventory::path(state_dir);
+        let json = serde_json::to_string_pretty(self).expect("inventory serializes");
+        write_atomic(&path, json.as_bytes(), None)
+            .map_err(|source| InventoryError::Write { path, source })
+    }
+
+    pub fn node(&self, name: &str) -> Option<&InventoryNode> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}

@@ -1,0 +1,416 @@
+//! Kubernetes facts and edits: Node objects (`kubectl get nodes -o json`), the taint and label
+//! changes that make them match the plan, and the user's kubeconfig (merge and removal).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
+
+use crate::plan::{Plan, Role};
+use crate::state::write_atomic;
+
+pub const CONTROL_PLANE_TAINT: &str = "node-role.kubernetes.io/control-plane";
+/// The key k0s used before v1.33.1; nodes registered then still carry it.
+pub const MASTER_TAINT: &str = "node-role.kubernetes.io/master";
+pub const WORKER_LABEL: &str = "node-role.kubernetes.io/worker";
+
+/// `kubectl get nodes -o json`, the fields we read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NodeList {
+    pub items: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Node {
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub spec: NodeSpec,
+    #[serde(default)]
+    pub status: NodeStatus,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Metadata {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NodeSpec {
+    #[serde(default)]
+    pub taints: Vec<Taint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Taint {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    pub effect: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NodeStatus {
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub status: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl Node {
+    /// `Ready` with its reason when not ready (`KubeletNotReady`, or `no Ready condition`).
+    pub fn readiness(&self) -> Result<(), String> {
+        match self.status.conditions.iter().find(|c| c.kind == "Ready") {
+            Some(c) if c.status == "True" => Ok(()),
+            Some(c) => Err(c
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("Ready={}", c.status))),
+            None => Err("no Ready condition".to_string()),
+        }
+    }
+
+    /// Whether a plain pod (no tolerations) may be scheduled here.
+    pub fn takes_workloads(&self) -> bool {
+        !self
+            .spec
+            .taints
+            .iter()
+            .any(|t| t.effect == "NoSchedule" || t.effect == "NoExecute")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the node list is not Kubernetes JSON ({0})")]
+pub struct ParseError(String);
+
+pub fn parse_nodes(json: &str) -> Result<NodeList, ParseError> {
+    serde_json::from_str(json).map_err(|e| ParseError(e.to_string()))
+}
+
+/// One change to a Node object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    AddTaint {
+        node: String,
+        key: &'static str,
+    },
+    RemoveTaint {
+        node: String,
+        key: String,
+        effect: String,
+    },
+    Label {
+        node: String,
+        key: &'static str,
+    },
+}
+
+impl Change {
+    /// The `kubectl` arguments that make the change.
+    pub fn kubectl_args(&self) -> String {
+        match self {
+            Change::AddTaint { node, key } => {
+                format!("taint nodes {node} {key}:NoSchedule --overwrite")
+            }
+            Change::RemoveTaint { node, key, effect } => {
+                format!("taint nodes {node} {key}:{effect}-")
+            }
+            Change::Label { node, key } => format!("label nodes {node} {key}= --overwrite"),
+        }
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::AddTaint { node, key } => {
+                write!(f, "{node}: taint {key}:NoSchedule (keeps workloads off)")
+            }
+            Change::RemoveTaint { node, key, effect } => {
+                write!(f, "{node}: remove taint {key}:{effect} (runs workloads)")
+            }
+            Change::Label { node, key } => write!(f, "{node}: label {key}"),
+        }
+    }
+}
+
+/// The changes that make the Node objects match the plan: controllers that do not run workloads
+/// carry the control-plane taint, every other node carries neither control-plane key, and workers
+/// carry the worker role label. Nodes the plan does not name are left alone.
+pub fn reconcile(plan: &Plan, nodes: &NodeList) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for planned in &plan.nodes {
+        let Some(node) = nodes.items.iter().find(|n| n.metadata.name == planned.name) else {
+            continue;
+        };
+        let keep_off = planned.role == Role::Controller && !planned.runs_workloads;
+        let has = |key: &str| {
+            node.spec
+                .taints
+                .iter()
+                .any(|t| t.key == key && t.effect == "NoSchedule")
+        };
+        if keep_off && !has(CONTROL_PLANE_TAINT) {
+            changes.push(Change::AddTaint {
+                node: planned.name.clone(),
+                key: CONTROL_PLANE_TAINT,
+            });
+        }
+        for taint in &node.spec.taints {
+            let role_key = taint.key == CONTROL_PLANE_TAINT || taint.key == MASTER_TAINT;
+            // The old key goes everywhere: the control-plane key replaces it.
+            if role_key && (!keep_off || taint.key == MASTER_TAINT) {
+                changes.push(Change::RemoveTaint {
+                    node: planned.name.clone(),
+                    key: taint.key.clone(),
+                    effect: taint.effect.clone(),
+                });
+            }
+        }
+        if planned.role == Role::Worker && !node.metadata.labels.contains_key(WORKER_LABEL) {
+            changes.push(Change::Label {
+                node: planned.name.clone(),
+                key: WORKER_LABEL,
+            });
+        }
+    }
+    changes
+}
+
+// ---- kubeconfig ----
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeconfigError {
+    #[error("read kubeconfig {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "kubeconfig {path} is not valid YAML ({reason}); fix it or set K0S_KUBECONFIG_MERGE=false"
+    )]
+    Parse { path: PathBuf, reason: String },
+    #[error("the kubeconfig from k0sctl has no {what}")]
+    Incomplete { what: &'static str },
+    #[error("write kubeconfig {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The user's kubeconfig: the first path of KUBECONFIG, else ~/.kube/config.
+pub fn user_kubeconfig_path(kubeconfig_env: Option<&str>, home: Option<&Path>) -> Option<PathBuf> {
+    let sep = if cfg!(windows) { ';' } else { ':' };
+    if let Some(first) = kubeconfig_env.and_then(|v| v.split(sep).find(|p| !p.is_empty())) {
+        return Some(PathBuf::from(first));
+    }
+    home.map(|h| h.join(".kube").join("config"))
+}
+
+fn read_yaml(path: &Path) -> Result<Option<Value>, KubeconfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => Ok(None),
+        Ok(text) => serde_yaml::from_str(&text)
+            .map(Some)
+            .map_err(|e| KubeconfigError::Parse {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(KubeconfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn list<'a>(doc: &'a mut Value, key: &str) -> &'a mut Vec<Value> {
+    let map = doc.as_mapping_mut().expect("kubeconfig root is a mapping");
+    if !map.get(key).is_some_and(Value::is_sequence) {
+        map.insert(key.into(), Value::Sequence(Vec::new()));
+    }
+    map.get_mut(key)
+        .and_then(Value::as_sequence_mut)
+        .expect("just inserted")
+}
+
+fn named(name: &str, key: &str, body: Value) -> Value {
+    let mut m = Mapping::new();
+    m.insert("name".into(), name.into());
+    m.insert(key.into(), body);
+    Value::Mapping(m)
+}
+
+fn first_body(doc: &Value, list: &str, key: &str) -> Option<Value> {
+    doc.get(list)?.as_sequence()?.first()?.get(key).cloned()
+}
+
+/// Replaces (or adds) the entry called `name` in `list`; true when something changed.
+fn upsert(doc: &mut Value, list_key: &str, entry: Value) -> bool {
+    let name = entry.get("name").cloned();
+    let items = list(doc, list_key);
+    match items.iter_mut().find(|e| e.get("name") == name.as_ref()) {
+        Some(existing) if *existing == entry => false,
+        Some(existing) => {
+            *existing = entry;
+            true
+        }
+        None => {
+            items.push(entry);
+            true
+        }
+    }
+}
+
+/// What a merge did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merged {
+    Unchanged,
+    Written { backup: Option<PathBuf> },
+}
+
+/// Merges the cluster, user and context of `ours` (k0sctl's admin kubeconfig) into `target` under
+/// `name`, backing the old file up first. Every other entry, and current-context, stay as they were
+/// (current-context is set only in a new file).
+pub fn merge(target: &Path, ours: &str, name: &str) -> Result<Merged, KubeconfigError> {
+    let ours: Value = serde_yaml::from_str(ours).map_err(|e| KubeconfigError::Parse {
+        path: PathBuf::from("<k0sctl kubeconfig>"),
+        reason: e.to_string(),
+    })?;
+    let cluster = first_body(&ours, "clusters", "cluster")
+        .ok_or(KubeconfigError::Incomplete { what: "cluster" })?;
+    let user =
+        first_body(&ours, "users", "user").ok_or(KubeconfigError::Incomplete { what: "user" })?;
+    let existing = read_yaml(target)?;
+    let is_new = existing.is_none();
+    let mut doc = existing.unwrap_or_else(|| {
+        let mut m = Mapping::new();
+        m.insert("apiVersion".into(), "v1".into());
+        m.insert("kind".into(), "Config".into());
+        m.insert("preferences".into(), Value::Mapping(Mapping::new()));
+        Value::Mapping(m)
+    });
+    if !doc.is_mapping() {
+        return Err(KubeconfigError::Parse {
+            path: target.to_path_buf(),
+            reason: "not a mapping".into(),
+        });
+    }
+    let mut context = Mapping::new();
+    context.insert("cluster".into(), name.into());
+    context.insert("user".into(), name.into());
+    let mut changed = upsert(&mut doc, "clusters", named(name, "cluster", cluster));
+    changed |= upsert(&mut doc, "users", named(name, "user", user));
+    changed |= upsert(
+        &mut doc,
+        "contexts",
+        named(name, "context", Value::Mapping(context)),
+    );
+    if is_new {
+        doc.as_mapping_mut()
+            .expect("mapping")
+            .insert("current-context".into(), name.into());
+    }
+    if !changed {
+        return Ok(Merged::Unchanged);
+    }
+    let backup = backup(target)?;
+    write_yaml(target, &doc)?;
+    Ok(Merged::Written { backup })
+}
+
+/// Removes exactly the cluster, user and context called `name`; clears current-context only if it
+/// named that context. True when something was removed.
+pub fn remove(target: &Path, name: &str) -> Result<bool, KubeconfigError> {
+    let Some(mut doc) = read_yaml(target)? else {
+        return Ok(false);
+    };
+    if !doc.is_mapping() {
+        return Ok(false);
+    }
+    let mut changed = false;
+    for key in ["clusters", "users", "contexts"] {
+        let items = list(&mut doc, key);
+        let before = items.len();
+        items.retain(|e| e.get("name").and_then(Value::as_str) != Some(name));
+        changed |= items.len() != before;
+    }
+    let map = doc.as_mapping_mut().expect("mapping");
+    if map.get("current-context").and_then(Value::as_str) == Some(name) {
+        map.insert("current-context".into(), "".into());
+        changed = true;
+    }
+    if changed {
+        backup(target)?;
+        write_yaml(target, &doc)?;
+    }
+    Ok(changed)
+}
+
+fn backup(target: &Path) -> Result<Option<PathBuf>, KubeconfigError> {
+    if !target.exists() {
+        return Ok(None);
+    }
+    let backup = PathBuf::from(format!("{}.k0s-vagrant.bak", target.display()));
+    std::fs::copy(target, &backup).map_err(|source| KubeconfigError::Write {
+        path: backup.clone(),
+        source,
+    })?;
+    Ok(Some(backup))
+}
+
+fn write_yaml(target: &Path, doc: &Value) -> Result<(), KubeconfigError> {
+    let text = serde_yaml::to_string(doc).expect("YAML value serializes");
+    write_atomic(target, text.as_bytes(), Some(0o600)).map_err(|source| KubeconfigError::Write {
+        path: target.to_path_buf(),
+        source,
+    })
+}
+
+/// Renames k0sctl's cluster, user and context to `name` and points the server at `server`.
+pub fn standalone(ours: &str, name: &str, server: &str) -> Result<String, KubeconfigError> {
+    let ours: Value = serde_yaml::from_str(ours).map_err(|e| KubeconfigError::Parse {
+        path: PathBuf::from("<k0sctl kubeconfig>"),
+        reason: e.to_string(),
+    })?;
+    let mut cluster = first_body(&ours, "clusters", "cluster")
+        .ok_or(KubeconfigError::Incomplete { what: "cluster" })?;
+    let user =
+        first_body(&ours, "users", "user").ok_or(KubeconfigError::Incomplete { what: "user" })?;
+    if let Some(map) = cluster.as_mapping_mut() {
+        map.insert("server".into(), server.into());
+    }
+    let mut context = Mapping::new();
+    context.insert("cluster".into(), name.into());
+    context.insert("user".into(), name.into());
+    let mut doc = Mapping::new();
+    doc.insert("apiVersion".into(), "v1".into());
+    doc.insert("kind".into(), "Config".into());
+    doc.insert(
+        "clusters".into(),
+        Value::Sequence(vec![named(name, "cluster", cluster)]),
+    );
+    doc.insert(
+        "users".into(),
+        Value::Sequence(vec![named(name, "user", user)]),
+    );
+    doc.insert(
+        "contexts".into(),
+        Value::Sequence(vec![named(name, "context", Value::Mapping(context))]),
+    );
+    doc.insert("current-context".into(), name.into());
+    Ok(serde_yaml::to_string(&Value::Mapping(doc)).expect("YAML value serializes"))
+}

@@ -1,0 +1,199 @@
+//! k0sctl.yaml: the context is decided here in Rust (roles, taints, addresses, HA settings);
+//! `templates/k0sctl.yaml.j2` only lays it out.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::inventory::Inventory;
+use crate::plan::{K0sRole, Plan, Provider};
+
+const TEMPLATE: &str = include_str!("../templates/k0sctl.yaml.j2");
+/// VRRP authentication is not a secret here (an isolated private network); keepalived caps it at 8.
+const VRRP_AUTH_PASS: &str = "k0svagrt";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RenderContext {
+    pub placeholders: bool,
+    pub cluster_name: String,
+    pub hosts: Vec<Host>,
+    pub k0s_version: Option<String>,
+    /// Single controller: its private address, else k0s picks the first interface (the management NIC).
+    pub api_address: Option<String>,
+    /// 2+ controllers: k0sctl then gives every controller `address: <privateAddress>`.
+    pub only_bind_to_address: bool,
+    pub node_local_load_balancing: bool,
+    /// Tart's softnet drops pod traffic that is not encapsulated.
+    pub calico_vxlan: bool,
+    pub vip: Option<Vip>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Host {
+    pub name: String,
+    pub role: &'static str,
+    pub no_taints: bool,
+    pub ssh_address: String,
+    pub ssh_port: u16,
+    pub ssh_user: String,
+    pub key_path: String,
+    pub private_address: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Vip {
+    pub cidr: String,
+    pub auth_pass: &'static str,
+    pub interface: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("the inventory has no node {node} of the plan; rerun `vagrant up` to write it again")]
+    NodeMissing { node: String },
+    #[error("controllers hold the node network on different interfaces ({found}); the HA address needs one name on all")]
+    InterfacesDiffer { found: String },
+    #[error("render k0sctl.yaml")]
+    Template(#[source] minijinja::Error),
+}
+
+impl RenderContext {
+    /// With an inventory: the real endpoints. Without: planned addresses (libvirt) or `<...>`
+    /// placeholders (Tart) and Vagrant's usual key paths, so the file can be read before any VM exists.
+    pub fn new(
+        plan: &Plan,
+        inventory: Option<&Inventory>,
+        data_dir: &Path,
+    ) -> Result<RenderContext, RenderError> {
+        let provider = plan.cluster.provider_hint;
+        let controllers = plan
+            .nodes
+            .iter()
+            .filter(|n| n.k0s_role == K0sRole::ControllerWorker)
+            .count();
+        let ha = controllers >= 2;
+        let mut hosts = Vec::new();
+        for node in &plan.nodes {
+            let role = match node.k0s_role {
+                K0sRole::ControllerWorker => "controller+worker",
+                K0sRole::Worker => "worker",
+            };
+            let no_taints = node.k0s_role == K0sRole::ControllerWorker && node.runs_workloads;
+            let host = match inventory {
+                Some(inv) => {
+                    let n = inv
+                        .node(&node.name)
+                        .ok_or_else(|| RenderError::NodeMissing {
+                            node: node.name.clone(),
+                        })?;
+                    Host {
+                        name: node.name.clone(),
+                        role,
+                        no_taints,
+                        ssh_address: n.ssh.host.clone(),
+                        ssh_port: n.ssh.port,
+                        ssh_user: n.ssh.user.clone(),
+                        key_path: absolute(&n.ssh.key_path),
+                        private_address: n.address.to_string(),
+                    }
+                }
+                None => {
+                    let address = node.ip.map_or_else(
+                        || format!("<address of {}>", node.name),
+                        |ip| ip.to_string(),
+                    );
+                    let key = data_dir
+                        .join("machines")
+                        .join(&node.name)
+                        .join(provider.as_str())
+                        .join("private_key");
+                    Host {
+                        name: node.name.clone(),
+                        role,
+                        no_taints,
+                        ssh_address: address.clone(),
+                        ssh_port: 22,
+                        ssh_user: match provider {
+                            Provider::Tart => plan.providers.tart.ssh_user.clone(),
+                            Provider::Libvirt => "vagrant".to_string(),
+                        },
+                        key_path: absolute(&key),
+                        private_address: address,
+                    }
+                }
+            };
+            hosts.push(host);
+        }
+        let vip = match (ha, plan.cluster.api_address, plan.cluster.network) {
+            (true, Some(vip), Some(net)) if provider == Provider::Libvirt => {
+                let interface = controller_interface(plan, inventory)?;
+                Some(Vip {
+                    cidr: format!("{vip}/{}", net.prefix_len()),
+                    auth_pass: VRRP_AUTH_PASS,
+                    interface,
+                })
+            }
+            _ => None,
+        };
+        Ok(RenderContext {
+            placeholders: inventory.is_none(),
+            cluster_name: plan.cluster.name.clone(),
+            api_address: (!ha).then(|| hosts[0].private_address.clone()),
+            hosts,
+            k0s_version: plan.cluster.k0s_version.clone(),
+            only_bind_to_address: ha,
+            node_local_load_balancing: ha,
+            calico_vxlan: provider == Provider::Tart,
+            vip,
+        })
+    }
+
+    pub fn render(&self) -> Result<String, RenderError> {
+        let mut env = minijinja::Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        // A double-quoted YAML scalar; minijinja's tojson would HTML-escape `<` in placeholders.
+        env.add_filter("quote", |v: String| {
+            serde_json::to_string(&v).unwrap_or_default()
+        });
+        env.add_template("k0sctl.yaml.j2", TEMPLATE)
+            .map_err(RenderError::Template)?;
+        let template = env
+            .get_template("k0sctl.yaml.j2")
+            .map_err(RenderError::Template)?;
+        template.render(self).map_err(RenderError::Template)
+    }
+}
+
+/// The interface every controller holds the node network on (learned in preflight).
+fn controller_interface(plan: &Plan, inventory: Option<&Inventory>) -> Result<String, RenderError> {
+    let Some(inv) = inventory else {
+        return Ok("<interface of the node network>".to_string());
+    };
+    let mut names: Vec<String> = plan
+        .nodes
+        .iter()
+        .filter(|n| n.k0s_role == K0sRole::ControllerWorker)
+        .filter_map(|n| inv.node(&n.name).and_then(|i| i.interface.clone()))
+        .collect();
+    names.dedup();
+    match names.as_slice() {
+        [] => Ok("<interface of the node network>".to_string()),
+        [one] => Ok(one.clone()),
+        _ => Err(RenderError::InterfacesDiffer {
+            found: names.join(", "),
+        }),
+    }
+}
+
+fn absolute(path: &Path) -> String {
+    if path.is_absolute() {
+        path.display().to_string()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(path))
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string()
+    }
+}

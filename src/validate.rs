@@ -1,0 +1,332 @@
+//! Our own check of a k0sctl.yaml before every apply: k0sctl's load-time validation rules
+//! (research/k0sctl.md §2.2, k0sctl v0.32.2) plus the k0s rules our HA settings depend on.
+//! k0sctl parses strictly, so keys it does not know are errors too. One problem per line.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use serde_yaml::{Mapping, Value};
+
+/// The oldest k0sctl whose schema holds every key we render (`noTaints` since v0.13.0) and that
+/// writes per-controller addresses for `onlyBindToAddress` (v0.19.3).
+pub const MIN_K0SCTL: (u64, u64, u64) = (0, 19, 3);
+
+const ROLES: &[&str] = &["controller", "worker", "controller+worker", "single"];
+/// Host keys known to k0sctl from v0.19.3 on (hostKey went away in v0.32, so it is not allowed).
+const HOST_KEYS: &[&str] = &[
+    "role",
+    "ssh",
+    "openSSH",
+    "localhost",
+    "winRM",
+    "privateAddress",
+    "privateInterface",
+    "installFlags",
+    "noTaints",
+    "uploadBinary",
+    "k0sBinaryPath",
+    "k0sDownloadURL",
+    "environment",
+    "files",
+    "hooks",
+    "os",
+    "hostname",
+    "dataDir",
+    "reset",
+];
+const SSH_KEYS: &[&str] = &["address", "user", "port", "keyPath", "bastion"];
+const K0S_KEYS: &[&str] = &["version", "versionChannel", "dynamicConfig", "config"];
+const SPEC_KEYS: &[&str] = &["hosts", "k0s"];
+const TOP_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("k0sctl.yaml is invalid: {}", problems.join("; "))]
+pub struct Invalid {
+    pub problems: Vec<String>,
+}
+
+/// Checks a rendered k0sctl.yaml; every problem found is reported.
+pub fn validate(yaml: &str) -> Result<(), Invalid> {
+    let doc: Value = match serde_yaml::from_str(yaml) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(Invalid {
+                problems: vec![format!("not YAML: {e}")],
+            })
+        }
+    };
+    let mut p = Vec::new();
+    let empty = Mapping::new();
+    let root = doc.as_mapping().unwrap_or(&empty);
+    unknown_keys(root, TOP_KEYS, "", &mut p);
+    if str_at(root, "apiVersion") != Some("k0sctl.k0sproject.io/v1beta1") {
+        p.push("apiVersion: must equal k0sctl.k0sproject.io/v1beta1".into());
+    }
+    if !matches!(str_at(root, "kind"), Some("Cluster" | "cluster")) {
+        p.push("kind: must equal Cluster".into());
+    }
+    if let Some(meta) = map_at(root, "metadata") {
+        unknown_keys(meta, &["name"], "metadata.", &mut p);
+    }
+    let spec = map_at(root, "spec").unwrap_or(&empty);
+    unknown_keys(spec, SPEC_KEYS, "spec.", &mut p);
+    hosts(
+        spec.get("hosts")
+            .and_then(Value::as_sequence)
+            .map_or(&[][..], |s| s.as_slice()),
+        &mut p,
+    );
+    if let Some(k0s) = map_at(spec, "k0s") {
+        k0s_block(k0s, spec, &mut p);
+    }
+    if p.is_empty() {
+        Ok(())
+    } else {
+        Err(Invalid { problems: p })
+    }
+}
+
+fn hosts(hosts: &[Value], p: &mut Vec<String>) {
+    if hosts.is_empty() {
+        p.push("spec.hosts: at least one host required".into());
+        return;
+    }
+    let role = |h: &Value| {
+        h.get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    if !hosts.iter().any(|h| {
+        matches!(
+            role(h).as_str(),
+            "controller" | "controller+worker" | "single"
+        )
+    }) {
+        p.push("spec.hosts: no hosts with a controller role defined".into());
+    }
+    if hosts.len() > 1 && hosts.iter().any(|h| role(h) == "single") {
+        p.push(format!(
+            "spec.hosts: {} hosts defined but includes a host with role 'single'",
+            hosts.len()
+        ));
+    }
+    let mut endpoints = BTreeSet::new();
+    let mut private = BTreeSet::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let at = format!("host #{}", i + 1);
+        let empty = Mapping::new();
+        let h = host.as_mapping().unwrap_or(&empty);
+        unknown_keys(h, HOST_KEYS, &format!("{at}: "), p);
+        let r = role(host);
+        if !ROLES.contains(&r.as_str()) {
+            p.push(format!("{at}: role: unknown role {r}"));
+        }
+        if h.get("noTaints").and_then(Value::as_bool) == Some(true) && r != "controller+worker" {
+            p.push(format!(
+                "{at}: noTaints: noTaints can only be true for controller+worker role"
+            ));
+        }
+        if let Some(addr) = str_at(h, "privateAddress") {
+            if addr.parse::<IpAddr>().is_err() {
+                p.push(format!("{at}: privateAddress: must be a valid IP address"));
+            } else if !private.insert(addr.to_string()) {
+                p.push(format!("{at}: privateAddress \"{addr}\" is not unique"));
+            }
+        }
+        if let Some(flags) = h.get("installFlags").and_then(Value::as_sequence) {
+            for flag in flags.iter().filter_map(Value::as_str) {
+                if flag.matches('"').count() % 2 == 1 || flag.matches('\'').count() % 2 == 1 {
+                    p.push(format!("{at}: installFlags: unbalanced quotes in {flag}"));
+                }
+            }
+        }
+        let protocols = ["ssh", "openSSH", "localhost", "winRM"]
+            .iter()
+            .filter(|k| h.contains_key(**k))
+            .count();
+        if protocols > 1 {
+            p.push(format!(
+                "{at}: multiple protocols configured for a single client"
+            ));
+        }
+        if let Some(ssh) = map_at(h, "ssh") {
+            unknown_keys(ssh, SSH_KEYS, &format!("{at}: ssh."), p);
+            let address = str_at(ssh, "address").unwrap_or("");
+            if address.is_empty() {
+                p.push(format!("{at}: ssh: address is required"));
+            }
+            let port = match ssh.get("port") {
+                None => 22,
+                Some(v) => v.as_u64().unwrap_or(0),
+            };
+            if !(1..=65535).contains(&port) {
+                p.push(format!("{at}: ssh: port must be between 1 and 65535"));
+            }
+            if !endpoints.insert(format!("{address}:{port}")) {
+                p.push(format!("{at}: ssh {address}:{port}: is not unique"));
+            }
+            if let Some(key) = str_at(ssh, "keyPath") {
+                if !key.starts_with('/') && !key.starts_with('~') {
+                    p.push(format!("{at}: ssh.keyPath {key} is relative; k0sctl does not resolve it against the config"));
+                }
+            }
+        }
+    }
+}
+
+fn k0s_block(k0s: &Mapping, spec: &Mapping, p: &mut Vec<String>) {
+    unknown_keys(k0s, K0S_KEYS, "spec.k0s.", p);
+    let version = match k0s.get("version") {
+        None => None,
+        Some(Value::String(v)) => match parse_version(v) {
+            Some(parsed) => Some(parsed),
+            None => {
+                p.push(format!("spec.k0s.version: {v} is not a version"));
+                None
+            }
+        },
+        Some(other) => {
+            let shown = serde_yaml::to_string(other).unwrap_or_default();
+            p.push(format!(
+                "spec.k0s.version: {} must be a quoted string like \"v1.33.4+k0s.0\"",
+                shown.trim()
+            ));
+            None
+        }
+    };
+    if let Some(v) = version {
+        if v < (0, 11, 0) {
+            p.push("spec.k0s.version: minimum supported k0s version is v0.11.0-rc1".into());
+        }
+    }
+    if let Some(channel) = str_at(k0s, "versionChannel") {
+        if channel != "stable" && channel != "latest" {
+            p.push("spec.k0s.versionChannel: must be a valid value".into());
+        }
+    }
+    if k0s.get("dynamicConfig").and_then(Value::as_bool) == Some(true)
+        && version.is_some_and(|v| v < (1, 22, 2))
+    {
+        p.push(
+            "spec.k0s.dynamicConfig: dynamic config only available since k0s version v1.22.2+k0s.2"
+                .into(),
+        );
+    }
+    let Some(cfg) = map_at(k0s, "config").and_then(|c| map_at(c, "spec")) else {
+        return;
+    };
+    let api = map_at(cfg, "api");
+    let network = map_at(cfg, "network");
+    let controllers = spec
+        .get("hosts")
+        .and_then(Value::as_sequence)
+        .map_or(0, |h| {
+            h.iter()
+                .filter(|h| h.get("role").and_then(Value::as_str) != Some("worker"))
+                .count()
+        });
+    let needs = |what: &str, min: (u64, u64, u64), p: &mut Vec<String>| {
+        if let Some(v) = version.filter(|v| *v < min) {
+            p.push(format!(
+                "spec.k0s.version: {what} needs k0s v{}.{}.{} or newer, got v{}.{}.{}",
+                min.0, min.1, min.2, v.0, v.1, v.2
+            ));
+        }
+    };
+    if api
+        .and_then(|a| a.get("onlyBindToAddress"))
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
+        needs("spec.api.onlyBindToAddress", (1, 31, 1), p);
+    }
+    if controllers > 1 && api.and_then(|a| str_at(a, "address")).is_some() {
+        p.push("spec.k0s.config.spec.api.address: one cluster-wide address with several controllers breaks NLLB, CPLB and konnectivity; use onlyBindToAddress".into());
+    }
+    if let Some(nllb) = network.and_then(|n| map_at(n, "nodeLocalLoadBalancing")) {
+        if nllb.get("enabled").and_then(Value::as_bool) == Some(true) {
+            needs("nodeLocalLoadBalancing", (1, 26, 0), p);
+            if api.and_then(|a| str_at(a, "externalAddress")).is_some() {
+                p.push("spec.k0s.config: node-local load balancing cannot be used in conjunction with an external Kubernetes API server address".into());
+            }
+        }
+    }
+    if let Some(cplb) = network.and_then(|n| map_at(n, "controlPlaneLoadBalancing")) {
+        if cplb.get("enabled").and_then(Value::as_bool) == Some(true) {
+            // The userspace proxy (no virtualServers) arrived in v1.32.1.
+            needs(
+                "controlPlaneLoadBalancing without virtualServers",
+                (1, 32, 1),
+                p,
+            );
+            if controllers < 2 {
+                p.push("spec.k0s.config: control plane load balancing cannot be used in a single-node cluster".into());
+            }
+            let instances = map_at(cplb, "keepalived")
+                .and_then(|k| k.get("vrrpInstances"))
+                .and_then(Value::as_sequence)
+                .map_or(&[][..], |s| s.as_slice());
+            for instance in instances {
+                let pass = instance
+                    .get("authPass")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if pass.is_empty() {
+                    p.push("controlPlaneLoadBalancing: AuthPass must be defined".into());
+                } else if pass.len() > 8 {
+                    p.push(
+                        "controlPlaneLoadBalancing: AuthPass must be 8 characters or less".into(),
+                    );
+                }
+                let vips = instance
+                    .get("virtualIPs")
+                    .and_then(Value::as_sequence)
+                    .map_or(&[][..], |s| s.as_slice());
+                if vips.is_empty() {
+                    p.push("controlPlaneLoadBalancing: VirtualIPs must be defined".into());
+                }
+                for vip in vips.iter().filter_map(Value::as_str) {
+                    if vip.parse::<ipnet::IpNet>().is_err() {
+                        p.push(format!(
+                            "controlPlaneLoadBalancing: VirtualIPs must be a CIDR. Got: {vip}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn unknown_keys(map: &Mapping, known: &[&str], at: &str, p: &mut Vec<String>) {
+    for key in map.keys() {
+        let name = key.as_str().unwrap_or("?");
+        if !known.contains(&name) {
+            p.push(format!(
+                "{at}{name}: unknown key (k0sctl parses strictly and rejects it)"
+            ));
+        }
+    }
+}
+
+fn map_at<'a>(map: &'a Mapping, key: &str) -> Option<&'a Mapping> {
+    map.get(key).and_then(Value::as_mapping)
+}
+
+fn str_at<'a>(map: &'a Mapping, key: &str) -> Option<&'a str> {
+    map.get(key).and_then(Value::as_str)
+}
+
+/// `v1.33.4+k0s.0` or `0.11.0-rc1` -> (1, 33, 4); prereleases compare as their release.
+pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
+    let core = v.strip_prefix('v').unwrap_or(v);
+    let core = core.split(['+', '-']).next()?;
+    let mut parts = core.split('.').map(|s| s.parse::<u64>().ok());
+    let major = parts.next()??;
+    let minor = parts.next().unwrap_or(Some(0))?;
+    let patch = parts.next().unwrap_or(Some(0))?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((major, minor, patch))
+}
