@@ -108,6 +108,7 @@ pub enum Change {
         node: String,
         key: String,
         effect: String,
+        why: &'static str,
     },
     Label {
         node: String,
@@ -122,7 +123,9 @@ impl Change {
             Change::AddTaint { node, key } => {
                 format!("taint nodes {node} {key}:NoSchedule --overwrite")
             }
-            Change::RemoveTaint { node, key, effect } => {
+            Change::RemoveTaint {
+                node, key, effect, ..
+            } => {
                 format!("taint nodes {node} {key}:{effect}-")
             }
             Change::Label { node, key } => format!("label nodes {node} {key}= --overwrite"),
@@ -136,8 +139,13 @@ impl std::fmt::Display for Change {
             Change::AddTaint { node, key } => {
                 write!(f, "{node}: taint {key}:NoSchedule (keeps workloads off)")
             }
-            Change::RemoveTaint { node, key, effect } => {
-                write!(f, "{node}: remove taint {key}:{effect} (runs workloads)")
+            Change::RemoveTaint {
+                node,
+                key,
+                effect,
+                why,
+            } => {
+                write!(f, "{node}: remove taint {key}:{effect} ({why})")
             }
             Change::Label { node, key } => write!(f, "{node}: label {key}"),
         }
@@ -174,6 +182,11 @@ pub fn reconcile(plan: &Plan, nodes: &NodeList) -> Vec<Change> {
                     node: planned.name.clone(),
                     key: taint.key.clone(),
                     effect: taint.effect.clone(),
+                    why: if keep_off {
+                        "old key; the control-plane key replaces it"
+                    } else {
+                        "runs workloads"
+                    },
                 });
             }
         }

@@ -14,7 +14,12 @@ use k0s_vagrant::inventory::SshEndpoint;
 use k0s_vagrant::ssh::{connect, parallel, KnownHosts, Retry, SshError};
 
 fn endpoint(port: u16, key: &Path) -> SshEndpoint {
-    SshEndpoint { host: "127.0.0.1".into(), port, user: user(), key_path: key.to_path_buf() }
+    SshEndpoint {
+        host: "127.0.0.1".into(),
+        port,
+        user: user(),
+        key_path: key.to_path_buf(),
+    }
 }
 
 fn quick(deadline_ms: u64) -> Retry {
@@ -36,20 +41,56 @@ struct Setup {
 fn setup() -> Setup {
     let dir = Scratch::new("ssh");
     let key = keypair(&dir.path().join("client"));
-    let sshd = Sshd::start(dir.path(), "127.0.0.1", free_port(), &dir.path().join("host_key"), &key, &[]);
+    let sshd = Sshd::start(
+        dir.path(),
+        "127.0.0.1",
+        free_port(),
+        &dir.path().join("host_key"),
+        &key,
+        &[],
+    );
     let known_hosts = KnownHosts::new(dir.path().join("known_hosts"));
-    Setup { dir, sshd, key, known_hosts }
+    Setup {
+        dir,
+        sshd,
+        key,
+        known_hosts,
+    }
 }
 
 #[test]
 fn exec_returns_output_and_exit_status_and_run_reports_failures() {
     let s = setup();
-    let session = connect("node-a", &endpoint(s.sshd.port, &s.key), &s.known_hosts, &quick(5000)).unwrap();
-    let out = session.exec("echo out; echo err >&2; exit 3", Duration::from_secs(10)).unwrap();
-    assert_eq!((out.status, out.stdout.as_str(), out.stderr.as_str()), (3, "out\n", "err\n"));
-    assert_eq!(session.run("printf hello", Duration::from_secs(10)).unwrap(), "hello");
-    let err = session.run("echo one >&2; echo two >&2; exit 7", Duration::from_secs(10)).unwrap_err();
-    assert_eq!(err.to_string(), "node-a: `echo one >&2; echo two >&2; exit 7` failed with exit code 7: one | two");
+    let session = connect(
+        "node-a",
+        &endpoint(s.sshd.port, &s.key),
+        &s.known_hosts,
+        &quick(5000),
+    )
+    .unwrap();
+    let out = session
+        .exec("echo out; echo err >&2; exit 3", Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        (out.status, out.stdout.as_str(), out.stderr.as_str()),
+        (3, "out\n", "err\n")
+    );
+    assert_eq!(
+        session
+            .run("printf hello", Duration::from_secs(10))
+            .unwrap(),
+        "hello"
+    );
+    let err = session
+        .run(
+            "echo one >&2; echo two >&2; exit 7",
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "node-a: `echo one >&2; echo two >&2; exit 7` failed with exit code 7: one | two"
+    );
 }
 
 #[test]
@@ -58,20 +99,37 @@ fn host_key_is_pinned_on_first_contact_and_a_changed_key_is_refused() {
     let ep = endpoint(s.sshd.port, &s.key);
     connect("node-a", &ep, &s.known_hosts, &quick(5000)).unwrap();
     let pinned = std::fs::read_to_string(s.known_hosts.path()).unwrap();
-    assert!(pinned.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", s.sshd.port)), "{pinned}");
+    assert!(
+        pinned.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", s.sshd.port)),
+        "{pinned}"
+    );
     connect("node-a", &ep, &s.known_hosts, &quick(5000)).expect("the same key again is fine");
     // The same address comes back with a new host key, as a recreated VM would.
     let port = s.sshd.port;
     drop(s.sshd);
-    let _new = Sshd::start(s.dir.path(), "127.0.0.1", port, &s.dir.path().join("other_host_key"), &s.key, &[]);
-    let err = connect("node-a", &ep, &s.known_hosts, &quick(5000)).err().expect("changed key refused");
+    let _new = Sshd::start(
+        s.dir.path(),
+        "127.0.0.1",
+        port,
+        &s.dir.path().join("other_host_key"),
+        &s.key,
+        &[],
+    );
+    let err = connect("node-a", &ep, &s.known_hosts, &quick(5000))
+        .err()
+        .expect("changed key refused");
     assert!(matches!(err, SshError::HostKeyChanged { .. }), "{err}");
     assert!(
-        err.to_string().contains(&format!("ssh-keygen -R '[127.0.0.1]:{port}' -f {}", s.known_hosts.path().display())),
+        err.to_string().contains(&format!(
+            "ssh-keygen -R '[127.0.0.1]:{port}' -f {}",
+            s.known_hosts.path().display()
+        )),
         "{err}"
     );
     // After forgetting the old key, the new one is pinned.
-    s.known_hosts.forget(&[("127.0.0.1".to_string(), port)]).unwrap();
+    s.known_hosts
+        .forget(&[("127.0.0.1".to_string(), port)])
+        .unwrap();
     connect("node-a", &ep, &s.known_hosts, &quick(5000)).unwrap();
 }
 
@@ -80,10 +138,22 @@ fn a_key_the_server_does_not_know_is_refused_at_once() {
     let s = setup();
     let stranger = keypair(&s.dir.path().join("stranger"));
     let start = Instant::now();
-    let err = connect("node-a", &endpoint(s.sshd.port, &stranger), &s.known_hosts, &quick(10_000)).err().unwrap();
+    let err = connect(
+        "node-a",
+        &endpoint(s.sshd.port, &stranger),
+        &s.known_hosts,
+        &quick(10_000),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(err, SshError::AuthRefused { .. }), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(5), "auth refusal is not retried");
-    assert!(err.to_string().contains(&format!("refused the key {}", stranger.display())));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "auth refusal is not retried"
+    );
+    assert!(err
+        .to_string()
+        .contains(&format!("refused the key {}", stranger.display())));
 }
 
 #[test]
@@ -101,7 +171,12 @@ fn connect_retries_until_the_server_appears() {
             Sshd::start(&dir, "127.0.0.1", port, &dir.join("host_key"), &key, &[])
         }
     });
-    let session = connect("node-a", &endpoint(port, &key), &known_hosts, &quick(20_000));
+    let session = connect(
+        "node-a",
+        &endpoint(port, &key),
+        &known_hosts,
+        &quick(20_000),
+    );
     let _sshd = late.join().unwrap();
     assert!(session.is_ok(), "{:?}", session.err());
     assert!(start.elapsed() >= Duration::from_millis(1500));
@@ -112,7 +187,14 @@ fn an_absent_server_is_unreachable_after_the_deadline() {
     let dir = Scratch::new("ssh-none");
     let key = keypair(&dir.path().join("client"));
     let start = Instant::now();
-    let err = connect("node-a", &endpoint(free_port(), &key), &KnownHosts::new(dir.path().join("kh")), &quick(1500)).err().unwrap();
+    let err = connect(
+        "node-a",
+        &endpoint(free_port(), &key),
+        &KnownHosts::new(dir.path().join("kh")),
+        &quick(1500),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(err, SshError::Unreachable { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(5));
     assert!(err.to_string().contains("Connection refused"), "{err}");
@@ -132,31 +214,69 @@ fn a_server_that_accepts_but_never_answers_is_unreachable_in_bounded_time() {
         }
     });
     let start = Instant::now();
-    let err = connect("node-a", &endpoint(port, &key), &KnownHosts::new(dir.path().join("kh")), &quick(3000)).err().unwrap();
+    let err = connect(
+        "node-a",
+        &endpoint(port, &key),
+        &KnownHosts::new(dir.path().join("kh")),
+        &quick(3000),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(err, SshError::Unreachable { .. }), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(8), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        start.elapsed()
+    );
 }
 
 #[test]
 fn a_command_that_outlives_its_timeout_is_stopped() {
     let s = setup();
-    let session = connect("node-a", &endpoint(s.sshd.port, &s.key), &s.known_hosts, &quick(5000)).unwrap();
+    let session = connect(
+        "node-a",
+        &endpoint(s.sshd.port, &s.key),
+        &s.known_hosts,
+        &quick(5000),
+    )
+    .unwrap();
     let start = Instant::now();
-    let err = session.exec("sleep 10", Duration::from_secs(1)).unwrap_err();
+    let err = session
+        .exec("sleep 10", Duration::from_secs(1))
+        .unwrap_err();
     assert!(matches!(err, SshError::Timeout { .. }), "{err}");
     assert!(start.elapsed() < Duration::from_secs(5));
-    assert_eq!(err.to_string(), "node-a: `sleep 10` did not finish within 1s");
+    assert_eq!(
+        err.to_string(),
+        "node-a: `sleep 10` did not finish within 1s"
+    );
 }
 
 #[test]
 fn nodes_connect_in_parallel() {
     let s = setup();
     let names = ["a", "b", "c", "d"];
-    let sessions = parallel(&names, |n| connect(n, &endpoint(s.sshd.port, &s.key), &s.known_hosts, &quick(5000)));
+    let sessions = parallel(&names, |n| {
+        connect(
+            n,
+            &endpoint(s.sshd.port, &s.key),
+            &s.known_hosts,
+            &quick(5000),
+        )
+    });
     for session in sessions {
-        assert_eq!(session.unwrap().run("echo ok", Duration::from_secs(5)).unwrap(), "ok\n");
+        assert_eq!(
+            session
+                .unwrap()
+                .run("echo ok", Duration::from_secs(5))
+                .unwrap(),
+            "ok\n"
+        );
     }
     // Four connections to one endpoint pin its key once.
-    let lines = std::fs::read_to_string(s.known_hosts.path()).unwrap().lines().count();
+    let lines = std::fs::read_to_string(s.known_hosts.path())
+        .unwrap()
+        .lines()
+        .count();
     assert_eq!(lines, 1);
 }

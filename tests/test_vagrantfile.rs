@@ -358,7 +358,14 @@ fn missing_cargo_is_named_when_the_helper_must_be_built() {
 /// The files `vagrant up` needs, copied to a scratch directory (no `target/`).
 fn copy_project(label: &str) -> Scratch {
     let copy = Scratch::new(label);
-    for entry in ["Vagrantfile", "vagrant", "Cargo.toml", "Cargo.lock", "src", "templates"] {
+    for entry in [
+        "Vagrantfile",
+        "vagrant",
+        "Cargo.toml",
+        "Cargo.lock",
+        "src",
+        "templates",
+    ] {
         let status = Command::new("cp")
             .arg("-r")
             .arg(repo().join(entry))

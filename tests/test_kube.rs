@@ -1,0 +1,335 @@
+//! Node objects and the changes that make them match the plan, from `kubectl get nodes -o json`
+//! fixtures in the Kubernetes API's documented shape (tests/fixtures/nodes/), and the kubeconfig
+//! merge and removal checked with the real kubectl.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::Scratch;
+use k0s_vagrant::kube::{self, parse_nodes, reconcile, Change, Merged, NodeList, Taint};
+use k0s_vagrant::plan::{HostFacts, Plan, Provider};
+use k0s_vagrant::settings::{RawSettings, Settings};
+
+fn plan(controllers: u32, workers: u32) -> Plan {
+    let env = BTreeMap::from([
+        ("CONTROL_PLANE_COUNT".to_string(), controllers.to_string()),
+        ("WORKER_COUNT".to_string(), workers.to_string()),
+    ]);
+    let raw = RawSettings::from_lookup(|n| env.get(n).cloned());
+    Plan::from_settings(
+        &Settings::from_raw(&raw).unwrap(),
+        Provider::Libvirt,
+        HostFacts {
+            hardware_kvm: false,
+        },
+    )
+}
+
+/// The plan a fixture belongs to, from its name (`3c2w-...`).
+fn plan_for_fixture(path: &Path) -> Plan {
+    let name = path.file_stem().unwrap().to_str().unwrap();
+    let c = name[..1].parse().unwrap();
+    let w = name[2..3].parse().unwrap();
+    plan(c, w)
+}
+
+/// What the API server would do with the change.
+fn apply(nodes: &mut NodeList, change: &Change) {
+    let find = |nodes: &mut NodeList, name: &str| {
+        nodes
+            .items
+            .iter_mut()
+            .position(|n| n.metadata.name == name)
+            .unwrap()
+    };
+    match change {
+        Change::AddTaint { node, key } => {
+            let i = find(nodes, node);
+            nodes.items[i].spec.taints.push(Taint {
+                key: key.to_string(),
+                value: None,
+                effect: "NoSchedule".into(),
+            });
+        }
+        Change::RemoveTaint {
+            node, key, effect, ..
+        } => {
+            let i = find(nodes, node);
+            nodes.items[i]
+                .spec
+                .taints
+                .retain(|t| !(t.key == *key && t.effect == *effect));
+        }
+        Change::Label { node, key } => {
+            let i = find(nodes, node);
+            nodes.items[i]
+                .metadata
+                .labels
+                .insert(key.to_string(), String::new());
+        }
+    }
+}
+
+#[test]
+fn reconcile_from_node_fixtures() {
+    insta::glob!("fixtures/nodes/*.json", |path| {
+        let nodes = parse_nodes(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let plan = plan_for_fixture(path);
+        let changes = reconcile(&plan, &nodes);
+        let shown: Vec<String> = changes
+            .iter()
+            .map(|c| format!("{c}  =>  kubectl {}", c.kubectl_args()))
+            .collect();
+        insta::assert_snapshot!(shown.join("\n"));
+    });
+}
+
+#[test]
+fn after_the_changes_exactly_the_planned_nodes_take_workloads_and_nothing_is_left_to_do() {
+    insta::glob!("fixtures/nodes/*.json", |path| {
+        let mut nodes = parse_nodes(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let plan = plan_for_fixture(path);
+        for change in reconcile(&plan, &nodes) {
+            apply(&mut nodes, &change);
+        }
+        assert_eq!(reconcile(&plan, &nodes), vec![], "{}", path.display());
+        for planned in &plan.nodes {
+            let node = nodes
+                .items
+                .iter()
+                .find(|n| n.metadata.name == planned.name)
+                .unwrap();
+            let role_taint = node
+                .spec
+                .taints
+                .iter()
+                .any(|t| t.key.starts_with("node-role.kubernetes.io/"));
+            assert_eq!(
+                !role_taint,
+                planned.runs_workloads,
+                "{} in {}",
+                planned.name,
+                path.display()
+            );
+        }
+        // A node the plan does not name keeps its taints.
+        if let Some(stranger) = nodes
+            .items
+            .iter()
+            .find(|n| n.metadata.name == "someone-elses-node")
+        {
+            assert_eq!(stranger.spec.taints.len(), 1);
+        }
+    });
+}
+
+#[test]
+fn readiness_reads_the_ready_condition() {
+    let nodes = parse_nodes(
+        &std::fs::read_to_string("tests/fixtures/nodes/3c2w-fresh-k0s-1.32.json").unwrap(),
+    )
+    .unwrap();
+    let ready: Vec<(&str, Result<(), String>)> = nodes
+        .items
+        .iter()
+        .map(|n| (n.metadata.name.as_str(), n.readiness()))
+        .collect();
+    assert_eq!(ready[0], ("control-plane-1", Ok(())));
+    assert_eq!(ready[4], ("worker-2", Err("KubeletNotReady".to_string())));
+    assert!(parse_nodes("{\"items\": 3}").is_err());
+}
+
+fn kubectl(config: &Path, args: &[&str]) -> String {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("kubectl on PATH");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn view(config: &Path) -> serde_json::Value {
+    serde_json::from_str(&kubectl(config, &["config", "view", "--raw", "-o", "json"])).unwrap()
+}
+
+/// The entries of `list` other than `name`, by name.
+fn others(doc: &serde_json::Value, list: &str, name: &str) -> BTreeMap<String, serde_json::Value> {
+    doc[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] != name)
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e.clone()))
+        .collect()
+}
+
+#[test]
+fn merge_adds_one_context_and_removal_takes_exactly_it_away() {
+    let dir = Scratch::new("kubeconfig");
+    let target = dir.path().join("config");
+    std::fs::copy("tests/fixtures/kubeconfig/existing.yaml", &target).unwrap();
+    let before = view(&target);
+    let ours = kube::standalone(
+        &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
+        "k0s-dev",
+        "https://192.168.56.100:6443",
+    )
+    .unwrap();
+
+    let merged = kube::merge(&target, &ours, "k0s-dev").unwrap();
+    let backup = dir.path().join("config.k0s-vagrant.bak");
+    assert_eq!(
+        merged,
+        Merged::Written {
+            backup: Some(backup.clone())
+        }
+    );
+    assert_eq!(
+        std::fs::read(&backup).unwrap(),
+        std::fs::read("tests/fixtures/kubeconfig/existing.yaml").unwrap()
+    );
+    assert_eq!(
+        kubectl(&target, &["config", "get-contexts", "-o", "name"]),
+        "k0s-dev\nkind-dev\nwork\n"
+    );
+    assert_eq!(
+        kubectl(&target, &["config", "current-context"]),
+        "work\n",
+        "current context untouched"
+    );
+    let after = view(&target);
+    for list in ["clusters", "users", "contexts"] {
+        assert_eq!(
+            others(&after, list, "k0s-dev"),
+            others(&before, list, "k0s-dev"),
+            "{list} untouched"
+        );
+    }
+    let server = kubectl(
+        &target,
+        &[
+            "config",
+            "view",
+            "--context",
+            "k0s-dev",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.server}",
+        ],
+    );
+    assert_eq!(server, "https://192.168.56.100:6443");
+    let user = kubectl(
+        &target,
+        &[
+            "config",
+            "view",
+            "--context",
+            "k0s-dev",
+            "--minify",
+            "--raw",
+            "-o",
+            "jsonpath={.users[0].name} {.users[0].user.client-key-data}",
+        ],
+    );
+    assert_eq!(user, "k0s-dev azBzLWtleQ==");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    assert_eq!(
+        kube::merge(&target, &ours, "k0s-dev").unwrap(),
+        Merged::Unchanged,
+        "a second merge changes nothing"
+    );
+
+    assert!(kube::remove(&target, "k0s-dev").unwrap());
+    let removed = view(&target);
+    for list in ["clusters", "users", "contexts"] {
+        assert_eq!(
+            others(&removed, list, "k0s-dev"),
+            others(&before, list, "k0s-dev")
+        );
+        assert_eq!(
+            removed[list].as_array().unwrap().len(),
+            before[list].as_array().unwrap().len()
+        );
+    }
+    assert_eq!(kubectl(&target, &["config", "current-context"]), "work\n");
+    assert!(
+        !kube::remove(&target, "k0s-dev").unwrap(),
+        "nothing left to remove"
+    );
+}
+
+#[test]
+fn merge_into_a_missing_file_creates_it_with_our_context_current() {
+    let dir = Scratch::new("kubeconfig-new");
+    let target = dir.path().join("sub").join("config");
+    let ours = kube::standalone(
+        &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
+        "k0s-k0s",
+        "https://192.168.56.10:6443",
+    )
+    .unwrap();
+    assert_eq!(
+        kube::merge(&target, &ours, "k0s-k0s").unwrap(),
+        Merged::Written { backup: None }
+    );
+    assert_eq!(
+        kubectl(&target, &["config", "current-context"]),
+        "k0s-k0s\n"
+    );
+    // Removing our context clears a current-context that named it.
+    assert!(kube::remove(&target, "k0s-k0s").unwrap());
+    assert_eq!(view(&target)["current-context"], "");
+}
+
+#[test]
+fn a_broken_user_kubeconfig_is_reported_not_overwritten() {
+    let dir = Scratch::new("kubeconfig-bad");
+    let target = dir.path().join("config");
+    std::fs::write(&target, "clusters: [unclosed\n").unwrap();
+    let ours = kube::standalone(
+        &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
+        "k0s-k0s",
+        "https://192.168.56.10:6443",
+    )
+    .unwrap();
+    let err = kube::merge(&target, &ours, "k0s-k0s").unwrap_err();
+    assert!(
+        err.to_string().contains("is not valid YAML")
+            && err.to_string().contains("K0S_KUBECONFIG_MERGE=false"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "clusters: [unclosed\n"
+    );
+}
+
+#[test]
+fn kubeconfig_path_is_the_first_of_kubeconfig_else_home() {
+    assert_eq!(
+        kube::user_kubeconfig_path(Some("/a/one:/b/two"), Some(Path::new("/home/x"))),
+        Some("/a/one".into())
+    );
+    assert_eq!(
+        kube::user_kubeconfig_path(None, Some(Path::new("/home/x"))),
+        Some("/home/x/.kube/config".into())
+    );
+    assert_eq!(kube::user_kubeconfig_path(Some(""), None), None);
+}
