@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod lab;
+pub mod nodes;
 pub mod sshd;
 
 use std::collections::BTreeMap;

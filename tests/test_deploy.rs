@@ -1,0 +1,405 @@
+//! `k0s-vagrant deploy` end to end against stand-in nodes: real OpenSSH servers with their own
+//! hostnames and addresses inside a network namespace the test creates (tests/common/nodes.rs),
+//! with a STAND-IN k0sctl on the host and a STAND-IN k0s on the nodes (tests/stubs/). These tests
+//! prove our side of the contract (phases, SSH, preflight, files, arguments, taint commands,
+//! kubeconfig); they install no Kubernetes.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use common::nodes::Nodes;
+use common::sshd::user;
+use common::{env, helper, mark_created, outcome, Scratch};
+
+struct Cluster {
+    project: Scratch,
+    stubs: PathBuf,
+    nodes: Nodes,
+    planned: Vec<(String, Ipv4Addr)>,
+    subnet: u8,
+}
+
+fn state(c: &Cluster) -> PathBuf {
+    c.stubs.join("state")
+}
+
+impl Cluster {
+    /// A planned cluster with `controllers` + `workers` stand-in nodes up and an inventory.
+    fn new(controllers: u32, workers: u32) -> Cluster {
+        static NEXT: AtomicU8 = AtomicU8::new(0);
+        let subnet = 100 + NEXT.fetch_add(1, Ordering::SeqCst);
+        let project = Scratch::new("deploy");
+        let stubs = project.path().join("stubs");
+        std::fs::create_dir_all(stubs.join("state").join("seed")).unwrap();
+        for stub in ["k0s", "k0sctl"] {
+            std::fs::copy(Path::new("tests/stubs").join(stub), stubs.join(stub)).unwrap();
+        }
+        let network = format!("10.77.{subnet}.0/24");
+        let out = helper(&env(&[
+            ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
+            ("NODE_NETWORK", &network),
+            ("CONTROL_PLANE_COUNT", &controllers.to_string()),
+            ("WORKER_COUNT", &workers.to_string()),
+        ]))
+        .args(["plan", "--format", "json", "--project-dir"])
+        .arg(project.path())
+        .args(["--", "up"])
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{}", outcome(&out));
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let planned: Vec<(String, Ipv4Addr)> = plan["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| (n["name"].as_str().unwrap().to_string(), n["ip"].as_str().unwrap().parse().unwrap()))
+            .collect();
+        // What k0s registers on apply: controllers after the first keep the default taint.
+        for (i, (name, _)) in planned.iter().enumerate() {
+            let seed = if name.starts_with("control-plane") && i > 0 {
+                "taint node-role.kubernetes.io/control-plane:NoSchedule\n"
+            } else {
+                ""
+            };
+            std::fs::write(stubs.join("state").join("seed").join(name), seed).unwrap();
+        }
+        let nodes = Nodes::start(&format!("k0sv-deploy-{subnet}"), &stubs, &planned);
+        let cluster = Cluster { project, stubs, nodes, planned, subnet };
+        cluster.write_inventory(|_, address| address);
+        std::fs::copy("tests/fixtures/kubeconfig/existing.yaml", cluster.user_kubeconfig()).unwrap();
+        cluster
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.project.path().join(".vagrant").join("k0s")
+    }
+
+    fn user_kubeconfig(&self) -> PathBuf {
+        self.project.path().join("user-kubeconfig")
+    }
+
+    /// The inventory the post-up trigger would write; `address` may bend a node's address.
+    fn write_inventory(&self, address: impl Fn(&str, Ipv4Addr) -> Ipv4Addr) {
+        let nodes: Vec<serde_json::Value> = self
+            .planned
+            .iter()
+            .map(|(name, ip)| {
+                serde_json::json!({
+                    "name": name,
+                    "address": address(name, *ip).to_string(),
+                    "ssh": {"host": ip.to_string(), "port": 22, "user": user(), "key_path": self.nodes.client_key},
+                    "k0s_binary": self.stubs.join("k0s"),
+                })
+            })
+            .collect();
+        let inventory = serde_json::json!({"cluster": "k0s", "provider": "libvirt", "nodes": nodes});
+        std::fs::create_dir_all(self.state_dir()).unwrap();
+        std::fs::write(self.state_dir().join("inventory.json"), inventory.to_string()).unwrap();
+    }
+
+    fn deploy_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut all = env(&[
+            ("K0SCTL", self.stubs.join("k0sctl").to_str().unwrap()),
+            ("KUBECONFIG", self.user_kubeconfig().to_str().unwrap()),
+            ("K0S_VAGRANT_SSH_WAIT", "20"),
+            ("K0S_VAGRANT_READY_TIMEOUT", "20"),
+        ]);
+        all.extend(env(vars));
+        let mut cmd = self.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant"));
+        cmd.env_clear();
+        for key in ["PATH", "HOME"] {
+            if let Ok(v) = std::env::var(key) {
+                cmd.env(key, v);
+            }
+        }
+        cmd.envs(all).args(["deploy", "--project-dir"]).arg(self.project.path()).args(args).output().unwrap()
+    }
+
+    fn deploy(&self, args: &[&str]) -> Output {
+        self.deploy_with(args, &[])
+    }
+
+    fn k0sctl_calls(&self) -> Vec<String> {
+        read_lines(&state(self).join("calls"))
+    }
+
+    fn k0s_calls(&self) -> Vec<String> {
+        read_lines(&state(self).join("k0s-calls"))
+    }
+
+    fn node_state(&self, name: &str) -> String {
+        std::fs::read_to_string(state(self).join("nodes").join(name)).unwrap_or_default()
+    }
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(String::from).collect()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
+    let c = Cluster::new(2, 1);
+    let out = c.deploy(&["--until", "kubeconfig"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    for title in [
+        "==> Wait for SSH on every node",
+        "==> Preflight: hostnames, addresses, node-to-node reachability",
+        "==> Render k0sctl.yaml",
+        "==> Apply with k0sctl",
+        "==> Wait until every node is Ready",
+        "==> Reconcile taints and labels",
+        "==> Export the kubeconfig",
+        "==> stopped after kubeconfig as asked (--until)",
+    ] {
+        assert!(err.contains(title), "missing {title:?} in\n{err}");
+    }
+    assert!(err.contains("    k0sctl: INFO ==> Running phase: Install workers"), "apply output is streamed with a prefix");
+    assert!(err.contains("control-plane-2: 10.77.") && err.contains(" on nodes0, reaches all 2 others"), "{err}");
+
+    // k0sctl: version check, apply with host key checking off, kubeconfig at the HA address.
+    let config = c.state_dir().join("k0sctl.yaml");
+    let ha = format!("https://10.77.{}.100:6443", c.subnet);
+    assert_eq!(
+        c.k0sctl_calls(),
+        [
+            "version SSH_KNOWN_HOSTS=unset:".to_string(),
+            format!("apply --config {} SSH_KNOWN_HOSTS=set:", config.display()),
+            format!("kubeconfig --config {} --address {ha} SSH_KNOWN_HOSTS=set:", config.display()),
+        ]
+    );
+    // The rendered file names the real endpoints and passes our validator's rules.
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    k0s_vagrant::validate::validate(&yaml).unwrap();
+    assert!(yaml.contains(&format!("keyPath: \"{}\"", c.nodes.client_key.display())));
+    assert!(yaml.contains("interface: \"nodes0\""), "HA address on the interface preflight found");
+
+    // Taints: control-plane-1 runs workloads (untouched), control-plane-2 keeps its taint,
+    // worker-1 gets the role label.
+    assert_eq!(c.node_state("control-plane-1"), "");
+    assert_eq!(c.node_state("control-plane-2"), "taint node-role.kubernetes.io/control-plane:NoSchedule\n");
+    assert_eq!(c.node_state("worker-1"), "label node-role.kubernetes.io/worker=\n");
+    assert!(c.k0s_calls().iter().all(|call| call.starts_with("kubectl ")));
+
+    // Kubeconfig: ours (0600) and merged into the user's next to their own contexts.
+    use std::os::unix::fs::PermissionsExt;
+    let ours = c.state_dir().join("kubeconfig");
+    assert_eq!(std::fs::metadata(&ours).unwrap().permissions().mode() & 0o777, 0o600);
+    let contexts = std::process::Command::new("kubectl")
+        .args(["config", "get-contexts", "-o", "name", "--kubeconfig"])
+        .arg(c.user_kubeconfig())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&contexts.stdout), "k0s-k0s\nkind-dev\nwork\n");
+    let server = std::process::Command::new("kubectl")
+        .args(["config", "view", "-o", "jsonpath={.clusters[0].cluster.server}", "--kubeconfig"])
+        .arg(&ours)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&server.stdout), ha);
+
+    // Host keys pinned, inventory completed, timings recorded.
+    assert_eq!(read_lines(&c.state_dir().join("known_hosts")).len(), 3);
+    let inventory: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.state_dir().join("inventory.json")).unwrap()).unwrap();
+    assert!(inventory["nodes"].as_array().unwrap().iter().all(|n| n["interface"] == "nodes0"));
+    let timings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.state_dir().join("timings.json")).unwrap()).unwrap();
+    let phases: Vec<&str> = timings[0]["phases"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(phases, ["wait-ssh", "preflight", "render", "apply", "wait-ready", "taints", "kubeconfig"]);
+    assert_eq!(timings[0]["outcome"], "ok");
+
+    // A second run changes nothing and says so.
+    let again = c.deploy(&["--until", "kubeconfig"]);
+    assert_eq!(again.status.code(), Some(0), "{}", outcome(&again));
+    let err = stderr(&again);
+    assert!(err.contains("skipped: k0sctl.yaml is unchanged since the last successful apply and every node is Ready"), "{err}");
+    assert!(err.contains("skipped: taints and labels already match the plan"), "{err}");
+    assert_eq!(c.k0sctl_calls().iter().filter(|l| l.starts_with("apply")).count(), 1, "no second apply");
+    assert_eq!(read_lines(&c.state_dir().join("known_hosts")).len(), 3);
+}
+
+#[test]
+fn stub_deploy_until_render_stops_before_k0sctl() {
+    let c = Cluster::new(1, 1);
+    let out = c.deploy(&["--until", "render"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(stderr(&out).contains("==> stopped after render as asked (--until)"));
+    assert!(c.k0sctl_calls().is_empty(), "k0sctl not even asked for its version");
+    assert!(c.state_dir().join("k0sctl.yaml").exists());
+}
+
+#[test]
+fn stub_apply_is_retried_once_after_a_transient_failure() {
+    let c = Cluster::new(1, 1);
+    std::fs::write(state(&c).join("apply-fail-transient"), "").unwrap();
+    let out = c.deploy(&["--until", "apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(stderr(&out).contains("(failure looks transient; retrying once after exit code 1)"));
+    assert_eq!(c.k0sctl_calls().iter().filter(|l| l.starts_with("apply")).count(), 2);
+}
+
+#[test]
+fn stub_apply_config_failure_exits_4_with_the_tail_and_no_retry() {
+    let c = Cluster::new(1, 1);
+    std::fs::write(state(&c).join("apply-fail"), "").unwrap();
+    let out = c.deploy(&[]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    let last = stderr(&out).lines().last().unwrap().to_string();
+    assert_eq!(
+        last,
+        "k0s-vagrant: apply: k0sctl apply failed with exit code 1 (log: INFO ==> Running phase: Connect to hosts | ERRO apply failed: cluster config validation failed: spec: (hosts: at least one host required.).); fix the cause and run `vagrant up` again, or `k0s-vagrant deploy`"
+    );
+    assert_eq!(c.k0sctl_calls().iter().filter(|l| l.starts_with("apply")).count(), 1);
+    let timings = std::fs::read_to_string(c.state_dir().join("timings.json")).unwrap();
+    assert!(timings.contains("\"failed in apply\""));
+}
+
+#[test]
+fn stub_apply_that_hangs_is_stopped_at_the_deadline() {
+    let c = Cluster::new(1, 1);
+    std::fs::write(state(&c).join("apply-hang"), "").unwrap();
+    let start = std::time::Instant::now();
+    let out = c.deploy_with(&[], &[("K0S_VAGRANT_APPLY_TIMEOUT", "3")]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    assert!(stderr(&out).contains("apply: k0sctl apply did not finish within 3s and was stopped"), "{}", outcome(&out));
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn missing_k0sctl_exits_3_with_install_instructions() {
+    let c = Cluster::new(1, 1);
+    let out = c.deploy_with(&[], &[("K0SCTL", "/nonexistent/k0sctl")]);
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    assert!(stderr(&out).contains("k0s-vagrant: apply: k0sctl not found at K0SCTL=/nonexistent/k0sctl; install it: macOS `brew install k0sproject/tap/k0sctl`"), "{}", outcome(&out));
+}
+
+#[test]
+fn stub_node_that_never_gets_ready_fails_wait_ready_with_the_next_step() {
+    let c = Cluster::new(1, 1);
+    std::fs::create_dir_all(state(&c).join("notready")).unwrap();
+    std::fs::write(state(&c).join("notready").join("worker-1"), "").unwrap();
+    let out = c.deploy_with(&[], &[("K0S_VAGRANT_READY_TIMEOUT", "2")]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(err.contains("    1/2 nodes Ready; waiting for worker-1: KubeletNotReady"), "progress shown: {err}");
+    assert!(err.ends_with("k0s-vagrant: wait-ready: worker-1 not Ready after 2.0s (KubeletNotReady); try: vagrant ssh worker-1 -c 'sudo k0s status'\n"), "{err}");
+}
+
+#[test]
+fn preflight_names_the_node_whose_address_is_missing_and_the_pairs_that_fail() {
+    let c = Cluster::new(1, 1);
+    let bogus: Ipv4Addr = format!("10.77.{}.99", c.subnet).parse().unwrap();
+    c.write_inventory(|name, ip| if name == "worker-1" { bogus } else { ip });
+    let out = c.deploy(&[]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("worker-1: {bogus} is on none of its interfaces (found lo 127.0.0.1, nodes0 10.77.")), "{err}");
+    assert!(err.contains(&format!("control-plane-1 cannot reach worker-1 ({bogus}:22)")), "{err}");
+    assert!(c.k0sctl_calls().is_empty(), "nothing applied after a failed preflight");
+}
+
+#[test]
+fn unreachable_node_fails_wait_ssh_in_bounded_time() {
+    let mut c = Cluster::new(1, 1);
+    let worker = c.planned[1].1.to_string();
+    c.nodes.stop(&worker);
+    let start = std::time::Instant::now();
+    let out = c.deploy_with(&[], &[("K0S_VAGRANT_SSH_WAIT", "2")]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    assert!(stderr(&out).contains(&format!("wait-ssh: worker-1: cannot reach {worker}:22 over SSH after")), "{}", outcome(&out));
+    assert!(stderr(&out).contains("control-plane-1: ssh ready"), "the healthy node is still reported");
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+}
+
+#[test]
+fn api_phase_reports_an_api_that_does_not_answer() {
+    // The stand-in nodes run no Kubernetes API, so the last phase must say so, not pass.
+    let c = Cluster::new(1, 1);
+    let out = c.deploy(&[]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    let last = stderr(&out).lines().last().unwrap().to_string();
+    assert!(last.starts_with(&format!("k0s-vagrant: api: the API at https://10.77.{}.10:6443 does not answer from this host", c.subnet)), "{last}");
+}
+
+/// Vagrant's facts as the post-up trigger writes them.
+fn facts(c: &Cluster, state_of: impl Fn(&str) -> (&'static str, bool)) -> PathBuf {
+    let machines: Vec<serde_json::Value> = c
+        .planned
+        .iter()
+        .map(|(name, ip)| {
+            let (state, finished) = state_of(name);
+            serde_json::json!({
+                "name": name, "provider": "libvirt", "state": state, "finished": finished,
+                "ssh": (state == "running").then(|| serde_json::json!({
+                    "host": ip.to_string(), "port": 22, "username": user(), "private_key_path": c.nodes.client_key,
+                })),
+            })
+        })
+        .collect();
+    let path = c.state_dir().join("vagrant-facts.json");
+    std::fs::write(&path, serde_json::json!({"machines": machines}).to_string()).unwrap();
+    path
+}
+
+#[test]
+fn facts_decide_whether_to_deploy_now() {
+    let c = Cluster::new(1, 2);
+    std::fs::remove_file(c.state_dir().join("inventory.json")).unwrap();
+    // worker-2 of this `vagrant up` has not finished: not yet, and silently.
+    let f = facts(&c, |n| if n == "worker-2" { ("running", false) } else { ("running", true) });
+    let out = c.deploy(&["--until", "wait-ssh", "--facts", f.to_str().unwrap(), "--", "up"]);
+    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(0), ""));
+    assert!(!c.state_dir().join("inventory.json").exists());
+    // `vagrant up worker-1` while worker-2 was never created: one line, no deploy.
+    let f = facts(&c, |n| if n == "worker-2" { ("not_created", false) } else { ("running", n == "worker-1") });
+    let out = c.deploy(&["--facts", f.to_str().unwrap(), "--", "up", "worker-1"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stderr(&out), "k0s-vagrant: not deploying: worker-2 (not_created) not running; `vagrant up` brings up every machine and deploys\n");
+    // All finished and running: the inventory comes from Vagrant's SSH facts.
+    let f = facts(&c, |_| ("running", true));
+    let out = c.deploy(&["--until", "wait-ssh", "--facts", f.to_str().unwrap(), "--", "up"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let inventory: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(c.state_dir().join("inventory.json")).unwrap()).unwrap();
+    assert_eq!(inventory["nodes"][2]["address"], c.planned[2].1.to_string());
+    assert_eq!(inventory["nodes"][2]["ssh"]["key_path"], c.nodes.client_key.to_str().unwrap());
+}
+
+#[test]
+fn cleanup_removes_state_and_exactly_our_kubeconfig_entries_once_no_machine_is_left() {
+    let c = Cluster::new(1, 1);
+    let out = c.deploy(&["--until", "kubeconfig"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let data = c.project.path().join(".vagrant");
+    mark_created(&data, "control-plane-1", "libvirt", "id-1");
+    let cleanup = |c: &Cluster| {
+        helper(&env(&[("KUBECONFIG", c.user_kubeconfig().to_str().unwrap())]))
+            .args(["cleanup", "--project-dir"])
+            .arg(c.project.path())
+            .output()
+            .unwrap()
+    };
+    // worker-1 destroyed, control-plane-1 left: only worker-1's pinned key goes.
+    let out = cleanup(&c);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let pinned = read_lines(&c.state_dir().join("known_hosts"));
+    assert_eq!(pinned.len(), 1);
+    assert!(pinned[0].starts_with(&c.planned[0].1.to_string()));
+    // Last machine gone: state and our context go, the user's own entries stay.
+    std::fs::remove_dir_all(data.join("machines")).unwrap();
+    let out = cleanup(&c);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(!c.state_dir().exists());
+    assert!(stderr(&out).contains(&format!("removed context k0s-k0s from {}", c.user_kubeconfig().display())));
+    let left: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(c.user_kubeconfig()).unwrap()).unwrap();
+    let original: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string("tests/fixtures/kubeconfig/existing.yaml").unwrap()).unwrap();
+    for list in ["clusters", "contexts", "users"] {
+        assert_eq!(left[list], original[list], "{list}");
+    }
+}
