@@ -66,7 +66,14 @@ pub struct RenderArgs {
 #[derive(Debug, clap::Args)]
 pub struct DeployArgs {
     /// Stop after this phase (e.g. `render` or `apply`).
-    #[arg(long, value_enum, value_name = "PHASE")]
+    ///
+    /// Also read from K0S_VAGRANT_DEPLOY_UNTIL, so `vagrant up` can stop early too.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "PHASE",
+        env = "K0S_VAGRANT_DEPLOY_UNTIL"
+    )]
     pub until: Option<crate::deploy::PhaseName>,
 
     /// Vagrant's facts about the machines (JSON, written by the Vagrantfile's post-up trigger);

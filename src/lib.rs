@@ -178,39 +178,8 @@ fn deploy(project: &Project, args: &DeployArgs) -> Result<(), Error> {
     let plan = lock::read_lock(project)?.ok_or_else(|| Error::NoPlanLock {
         path: lock::lock_path(project),
     })?;
-    let inventory = match &args.facts {
-        Some(path) => {
-            let facts = VagrantFacts::read(path)?;
-            let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
-            let pending: Vec<&str> = Invocation::up_targets(&args.vagrant_args, &names)
-                .into_iter()
-                .filter(|t| !facts.machines.iter().any(|m| m.name == *t && m.finished))
-                .collect();
-            if !pending.is_empty() {
-                // Another machine of this `vagrant up` is still coming up; its trigger deploys.
-                tracing::debug!(?pending, "not deploying yet");
-                return Ok(());
-            }
-            match Inventory::from_facts(&plan, &facts)? {
-                Ok(inventory) => {
-                    inventory.write(&state_dir)?;
-                    inventory
-                }
-                Err(not_all) => {
-                    let list: Vec<String> = not_all
-                        .not_running
-                        .iter()
-                        .map(|(n, s)| format!("{n} ({s})"))
-                        .collect();
-                    eprintln!(
-                    "k0s-vagrant: not deploying: {} not running; `vagrant up` brings up every machine and deploys",
-                    list.join(", ")
-                );
-                    return Ok(());
-                }
-            }
-        }
-        None => Inventory::read(&state_dir)?,
+    let Some(inventory) = inventory_for_deploy(&plan, args, &state_dir)? else {
+        return Ok(());
     };
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let mut cx = deploy::Ctx {
@@ -230,6 +199,47 @@ fn deploy(project: &Project, args: &DeployArgs) -> Result<(), Error> {
         changes: Vec::new(),
     };
     deploy::run(&mut cx, args.until)
+}
+
+/// The inventory to deploy to: from Vagrant's facts (written after every machine's `up`), or the
+/// last one. `None` means "not now": a machine of this `vagrant up` is still coming up (its own
+/// trigger will deploy), or a planned machine is not running (said in one line).
+fn inventory_for_deploy(
+    plan: &Plan,
+    args: &DeployArgs,
+    state_dir: &std::path::Path,
+) -> Result<Option<Inventory>, Error> {
+    let Some(path) = &args.facts else {
+        return Ok(Some(Inventory::read(state_dir)?));
+    };
+    let facts = VagrantFacts::read(path)?;
+    let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
+    let pending: Vec<&str> = Invocation::up_targets(&args.vagrant_args, &names)
+        .into_iter()
+        .filter(|t| !facts.machines.iter().any(|m| m.name == *t && m.finished))
+        .collect();
+    if !pending.is_empty() {
+        tracing::debug!(?pending, "not deploying yet");
+        return Ok(None);
+    }
+    match Inventory::from_facts(plan, &facts)? {
+        Ok(inventory) => {
+            inventory.write(state_dir)?;
+            Ok(Some(inventory))
+        }
+        Err(not_all) => {
+            let list: Vec<String> = not_all
+                .not_running
+                .iter()
+                .map(|(n, s)| format!("{n} ({s})"))
+                .collect();
+            eprintln!(
+                "k0s-vagrant: not deploying: {} not running; `vagrant up` brings up every machine and deploys",
+                list.join(", ")
+            );
+            Ok(None)
+        }
+    }
 }
 
 fn kubeconfig(project: &Project, args: &KubeconfigArgs) -> Result<(), Error> {

@@ -11,6 +11,39 @@ pub struct Lab {
     pids: Vec<u32>,
     domains: Vec<String>,
     kvm_perms: Option<(u32, u32)>,
+    /// What libvirt held before the lab started; everything else is the lab's to remove.
+    before: Inventory,
+}
+
+#[derive(Default)]
+struct Inventory {
+    domains: Vec<String>,
+    networks: Vec<String>,
+    volumes: Vec<String>,
+    pool: bool,
+}
+
+fn names(args: &[&str]) -> Vec<String> {
+    virsh(args)
+        .map(|out| {
+            out.lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn libvirt_inventory() -> Inventory {
+    Inventory {
+        domains: names(&["list", "--all", "--name"]),
+        networks: names(&["net-list", "--all", "--name"]),
+        volumes: names(&["vol-list", "default"])
+            .iter()
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .collect(),
+        pool: virsh(&["pool-info", "default"]).is_ok(),
+    }
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
@@ -47,6 +80,7 @@ impl Lab {
             pids: Vec::new(),
             domains: Vec::new(),
             kvm_perms: None,
+            before: Inventory::default(),
         };
         // Without udev, /dev/kvm stays root-only and libvirt re-probes QEMU on every call
         // (tens of seconds each); give it the group and mode udev would, restored on drop.
@@ -86,6 +120,7 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        lab.before = libvirt_inventory();
         Ok(lab)
     }
 
@@ -123,6 +158,35 @@ impl Drop for Lab {
     fn drop(&mut self) {
         for domain in &self.domains {
             let _ = virsh(&["undefine", domain]);
+        }
+        // Whatever a test left behind (a failed `vagrant destroy`): domains, networks, volumes.
+        let now = libvirt_inventory();
+        for domain in now
+            .domains
+            .iter()
+            .filter(|d| !self.before.domains.contains(d))
+        {
+            let _ = virsh(&["destroy", domain]);
+            let _ = virsh(&["undefine", domain, "--remove-all-storage"]);
+        }
+        for network in now
+            .networks
+            .iter()
+            .filter(|n| !self.before.networks.contains(n))
+        {
+            let _ = virsh(&["net-destroy", network]);
+            let _ = virsh(&["net-undefine", network]);
+        }
+        for volume in now
+            .volumes
+            .iter()
+            .filter(|v| !self.before.volumes.contains(v))
+        {
+            let _ = virsh(&["vol-delete", "--pool", "default", volume]);
+        }
+        if now.pool && !self.before.pool {
+            let _ = virsh(&["pool-destroy", "default"]);
+            let _ = virsh(&["pool-undefine", "default"]);
         }
         for pid in self.pids.iter().rev() {
             let _ = Command::new("kill")

@@ -17,7 +17,11 @@ pub struct Nodes {
 
 fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().unwrap();
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl Nodes {
@@ -26,16 +30,46 @@ impl Nodes {
         let _ = Command::new("ip").args(["netns", "del", netns]).output();
         ip(&["netns", "add", netns]);
         // From here on, Drop deletes the namespace even if a step below fails.
-        let mut lab = Nodes { netns: netns.to_string(), client_key: keypair(&dir.join("client")), servers: Vec::new() };
+        let mut lab = Nodes {
+            netns: netns.to_string(),
+            client_key: keypair(&dir.join("client")),
+            servers: Vec::new(),
+        };
         ip(&["-n", netns, "link", "set", "lo", "up"]);
         // A bridge without ports: a local interface that holds the node addresses.
         ip(&["-n", netns, "link", "add", "nodes0", "type", "bridge"]);
         ip(&["-n", netns, "link", "set", "nodes0", "up"]);
         for (name, address) in nodes {
-            ip(&["-n", netns, "addr", "add", &format!("{address}/24"), "dev", "nodes0"]);
+            ip(&[
+                "-n",
+                netns,
+                "addr",
+                "add",
+                &format!("{address}/24"),
+                "dev",
+                "nodes0",
+            ]);
             let set_hostname = format!("hostname {name} && exec \"$@\"");
-            let wrapper = ["ip", "netns", "exec", netns, "unshare", "--uts", "sh", "-c", &set_hostname, "sh"];
-            let sshd = Sshd::start(dir, &address.to_string(), 22, &dir.join(format!("host-{name}")), &lab.client_key, &wrapper);
+            let wrapper = [
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                "unshare",
+                "--uts",
+                "sh",
+                "-c",
+                &set_hostname,
+                "sh",
+            ];
+            let sshd = Sshd::start(
+                dir,
+                &address.to_string(),
+                22,
+                &dir.join(format!("host-{name}")),
+                &lab.client_key,
+                &wrapper,
+            );
             lab.servers.push(sshd);
         }
         lab.wait_listening();
@@ -45,7 +79,10 @@ impl Nodes {
     fn wait_listening(&self) {
         for server in &self.servers {
             let probe = format!("for i in $(seq 100); do (exec 3<>/dev/tcp/{}/22) 2>/dev/null && exit 0; sleep 0.1; done; exit 1", server.address);
-            let ok = Command::new("ip").args(["netns", "exec", &self.netns, "bash", "-c", &probe]).status().unwrap();
+            let ok = Command::new("ip")
+                .args(["netns", "exec", &self.netns, "bash", "-c", &probe])
+                .status()
+                .unwrap();
             assert!(ok.success(), "sshd on {} did not start", server.address);
         }
     }
@@ -66,6 +103,8 @@ impl Nodes {
 impl Drop for Nodes {
     fn drop(&mut self) {
         self.servers.clear();
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
     }
 }

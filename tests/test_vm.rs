@@ -1,0 +1,326 @@
+//! The VM tier: the real Vagrantfile brings up real VMs with the real vagrant-libvirt, libvirtd
+//! and Vagrant kept inside a network namespace this test creates (QEMU TCG where /dev/kvm is not
+//! hardware KVM). The box is built from Debian packages by tests/vm/build-box (cached).
+//! k0sctl is a STAND-IN (tests/stubs/k0sctl-ssh-probe) that proves the SSH half of the rendered
+//! config on the real VMs with the real OpenSSH client; deploy stops after apply, so neither k0s
+//! nor Kubernetes is installed. `tests/run` runs this tier; K0S_VAGRANT_SKIP_VMS=1 skips it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use common::lab::{virsh, Lab};
+use common::{outcome, Scratch};
+
+const BOX: &str = "k0s-vagrant/test-debian12";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Tier {
+    lab: Lab,
+    scratch: Scratch,
+    stubs: PathBuf,
+    timings: Vec<(String, f64)>,
+}
+
+impl Tier {
+    fn data(&self) -> PathBuf {
+        self.scratch.path().join("dot")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.data().join("k0s")
+    }
+
+    fn vagrant(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut cmd = self.lab.command("vagrant");
+        for var in [
+            "CONTROL_PLANE_COUNT",
+            "WORKER_COUNT",
+            "K0S_VAGRANT_BIN",
+            "LIBVIRT_DEFAULT_URI",
+            "KUBECONFIG",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.current_dir(self.scratch.path())
+            .env("VAGRANT_CWD", repo())
+            .env("VAGRANT_DOTFILE_PATH", self.data())
+            .env("VAGRANT_HOME", self.scratch.path().join("vagrant-home"))
+            .env("VAGRANT_DEFAULT_PROVIDER", "libvirt")
+            .env("K0S_VAGRANT_BIN", env!("CARGO_BIN_EXE_k0s-vagrant"))
+            .env("LIBVIRT_BOX", BOX)
+            .env("CPU_CONTROL", "1")
+            .env("CPU_WORKER", "1")
+            .env("MEMORY_CONTROL", "1024")
+            .env("MEMORY_WORKER", "1024")
+            .env("DISK_SIZE", "20")
+            .env("K0SCTL", self.stubs.join("k0sctl"))
+            .env("K0S_VAGRANT_DEPLOY_UNTIL", "apply")
+            .env("KUBECONFIG", self.scratch.path().join("kubeconfig"))
+            .args(args);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// Runs and times a step; the figures go to stderr and target/vm-tier-timings.txt.
+    fn timed<T>(&mut self, label: &str, f: impl FnOnce(&Tier) -> T) -> T {
+        let start = Instant::now();
+        let result = f(self);
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!("vm tier: {label}: {secs:.1}s");
+        self.timings.push((label.to_string(), secs));
+        result
+    }
+
+    fn ssh(&self, machine: &str, command: &str) -> String {
+        let out = self.vagrant(&["ssh", machine, "-c", command], &[]);
+        assert!(
+            out.status.success(),
+            "vagrant ssh {machine}: {}",
+            outcome(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn runs(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.state().join("timings.json"))
+            .unwrap_or_else(|_| "[]".into());
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn probe(&self) -> Vec<String> {
+        std::fs::read_to_string(self.stubs.join("state").join("probe"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+fn ok(out: &Output, what: &str) {
+    assert!(out.status.success(), "{what}: {}", outcome(out));
+}
+
+fn states(out: &Output) -> Vec<(String, String)> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.splitn(4, ',').collect();
+            (f.len() == 4 && f[2] == "state").then(|| (f[1].to_string(), f[3].to_string()))
+        })
+        .collect()
+}
+
+fn memory_used_mb() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |name: &str| -> u64 {
+        meminfo
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("MemTotal:") - field("MemAvailable:")) / 1024
+}
+
+fn hosts_in_config(path: &Path) -> Vec<(String, String)> {
+    let doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    doc["spec"]["hosts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["ssh"]["address"].as_str().unwrap().to_string(),
+                h["privateAddress"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "VM tier: tests/run runs it (K0S_VAGRANT_SKIP_VMS=1 skips it there)"]
+fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
+    let total = Instant::now();
+    let scratch = Scratch::new("vm");
+    let stubs = scratch.path().join("stubs");
+    std::fs::create_dir_all(stubs.join("state")).unwrap();
+    std::fs::copy(
+        repo().join("tests/stubs/k0sctl-ssh-probe"),
+        stubs.join("k0sctl"),
+    )
+    .unwrap();
+
+    let build = Instant::now();
+    let out = Command::new("bash")
+        .arg(repo().join("tests/vm/build-box"))
+        .output()
+        .unwrap();
+    ok(&out, "build the test box");
+    let box_file = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let box_secs = build.elapsed().as_secs_f64();
+    eprintln!(
+        "vm tier: box ({}): {box_secs:.1}s",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+
+    let lab = Lab::start("k0sv-vm").expect("start libvirtd in a network namespace");
+    let mut t = Tier {
+        lab,
+        scratch,
+        stubs,
+        timings: vec![("box".into(), box_secs)],
+    };
+    t.timed("box add", |t| {
+        ok(
+            &t.vagrant(&["box", "add", "--name", BOX, &box_file], &[]),
+            "vagrant box add",
+        )
+    });
+
+    // 1 controller + 1 worker.
+    let up = t.timed("up 1+1 with deploy --until apply", |t| {
+        t.vagrant(&["up"], &[])
+    });
+    ok(&up, "vagrant up");
+    let memory = memory_used_mb();
+    let status = t.vagrant(&["status", "--machine-readable"], &[]);
+    assert_eq!(
+        states(&status),
+        [
+            ("control-plane-1".into(), "running".into()),
+            ("worker-1".into(), "running".into())
+        ]
+    );
+    assert_eq!(
+        t.ssh("control-plane-1", "hostname").trim(),
+        "control-plane-1"
+    );
+    assert_eq!(t.ssh("worker-1", "hostname").trim(), "worker-1");
+    assert!(t
+        .ssh("control-plane-1", "ip -o -4 addr show")
+        .contains("inet 192.168.56.10/24"));
+    assert!(t
+        .ssh("worker-1", "ip -o -4 addr show")
+        .contains("inet 192.168.56.20/24"));
+
+    // The post-up hook ran exactly once, through apply, and its preflight passed on the real VMs.
+    let runs = t.runs();
+    assert_eq!(runs.len(), 1, "one deploy per vagrant up: {runs:?}");
+    assert_eq!(runs[0]["outcome"], "ok");
+    let phases: Vec<&str> = runs[0]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["wait-ssh", "preflight", "render", "apply"]);
+    let up_err =
+        String::from_utf8_lossy(&up.stderr).into_owned() + &String::from_utf8_lossy(&up.stdout);
+    assert!(
+        up_err.contains("control-plane-1: 192.168.56.10 on eth1, reaches all 1 others"),
+        "{up_err}"
+    );
+
+    // The inventory matches the VMs as Vagrant reports them.
+    let inventory: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(t.state().join("inventory.json")).unwrap())
+            .unwrap();
+    for node in inventory["nodes"].as_array().unwrap() {
+        let name = node["name"].as_str().unwrap();
+        let config =
+            String::from_utf8_lossy(&t.vagrant(&["ssh-config", name], &[]).stdout).into_owned();
+        let host = config
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("HostName "))
+            .unwrap()
+            .to_string();
+        assert_eq!(node["ssh"]["host"], host.as_str(), "{name}");
+        assert_eq!(node["ssh"]["user"], "vagrant");
+        assert_eq!(node["interface"], "eth1");
+    }
+    // The rendered config names the real VMs, and the stand-in k0sctl reached each of them.
+    let hosts = hosts_in_config(&t.state().join("k0sctl.yaml"));
+    let ssh_hosts: Vec<String> = inventory["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["ssh"]["host"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        hosts.iter().map(|h| h.0.clone()).collect::<Vec<_>>(),
+        ssh_hosts
+    );
+    assert_eq!(
+        hosts.iter().map(|h| h.1.as_str()).collect::<Vec<_>>(),
+        ["192.168.56.10", "192.168.56.20"]
+    );
+    let probe = t.probe();
+    assert_eq!(probe.len(), 2, "{probe:?}");
+    assert!(probe.iter().all(|l| l.starts_with("ok ")), "{probe:?}");
+
+    // Scale up: worker-2 joins and the hook runs again with three hosts.
+    let scale = t.timed("up WORKER_COUNT=2", |t| {
+        t.vagrant(&["up"], &[("WORKER_COUNT", "2")])
+    });
+    ok(&scale, "WORKER_COUNT=2 vagrant up");
+    assert_eq!(t.ssh("worker-2", "hostname").trim(), "worker-2");
+    assert_eq!(t.runs().len(), 2);
+    assert_eq!(hosts_in_config(&t.state().join("k0sctl.yaml")).len(), 3);
+    let probe = t.probe();
+    assert_eq!(probe.len(), 5, "{probe:?}");
+    assert!(
+        probe.iter().all(|l| l.starts_with("ok ")) && probe[4].ends_with(" 192.168.56.21"),
+        "{probe:?}"
+    );
+
+    // Scale down while worker-2 exists: refused before anything happens.
+    let refused = t.vagrant(&["up"], &[("WORKER_COUNT", "1")]);
+    assert_eq!(refused.status.code(), Some(1), "{}", outcome(&refused));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.stderr),
+        "k0s-vagrant: WORKER_COUNT=1 would remove worker-2, which still exists; run `vagrant destroy -f worker-2` first, or set WORKER_COUNT=2\n"
+    );
+    assert_eq!(t.runs().len(), 2);
+
+    // Destroy leaves no VM, network, state or kubeconfig entry behind.
+    let destroy = t.timed("destroy", |t| t.vagrant(&["destroy", "-f"], &[]));
+    ok(&destroy, "vagrant destroy -f");
+    let domains = virsh(&["list", "--all", "--name"]).unwrap();
+    assert!(
+        !domains.contains("control-plane") && !domains.contains("worker"),
+        "{domains}"
+    );
+    let networks = virsh(&["net-list", "--all", "--name"]).unwrap();
+    assert!(!networks.contains("k0s-k0s"), "{networks}");
+    assert!(!t.state().exists(), "state directory removed");
+    let kubeconfig =
+        std::fs::read_to_string(t.scratch.path().join("kubeconfig")).unwrap_or_default();
+    assert!(!kubeconfig.contains("k0s-k0s"));
+
+    let summary: Vec<String> = t
+        .timings
+        .iter()
+        .map(|(l, s)| format!("{l}: {s:.1}s"))
+        .collect();
+    let line = format!(
+        "{}; host memory used after 1+1 up: {memory} MB; total {:.1}s\n",
+        summary.join(", "),
+        total.elapsed().as_secs_f64()
+    );
+    eprintln!("vm tier: {line}");
+    let _ = std::fs::write(repo().join("target").join("vm-tier-timings.txt"), line);
+}
