@@ -24,8 +24,9 @@ module K0sVagrant
     end
 
     # Runs a helper command with its output going straight to the user; true on success.
+    # The global --project-dir goes first: a command's own `--` would swallow it.
     def self.call(*args)
-      system(binary, *args, "--project-dir", ROOT)
+      system(binary, "--project-dir", ROOT, *args)
     end
 
     # K0S_VAGRANT_BIN as given, else target/release/k0s-vagrant, built when missing or stale.

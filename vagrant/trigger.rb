@@ -23,6 +23,8 @@ module K0sVagrant
 
     def self.finished_up(env, machine, argv)
       LOCK.synchronize do
+        # Vagrant may fire a machine's after-up trigger more than once in one command.
+        return if FINISHED.include?(machine.name.to_s)
         FINISHED << machine.name.to_s
         facts = write_facts(env)
         return if Helper.call("deploy", "--facts", facts, "--", *argv)

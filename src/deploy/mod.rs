@@ -10,6 +10,8 @@ mod taints;
 mod wait_ready;
 mod wait_ssh;
 
+pub use preflight::script as preflight_script;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 

@@ -1,0 +1,266 @@
+//! Status and health of the running cluster, from the inventory (no Vagrant needed): what each node
+//! says over SSH (k0s service, `k0s status -o json`), what control-plane-1 says about the Node
+//! objects and etcd, and whether the API answers from the host. Every probe runs in parallel with
+//! its own timeout, so a node that stops answering fails its checks in bounded time.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::deploy::preflight_script;
+use crate::inventory::Inventory;
+use crate::kube::{parse_nodes, NodeList};
+use crate::plan::{Plan, Role};
+use crate::ssh::{connect, parallel, KnownHosts, Retry, Session};
+
+/// `k0s status -o json`, the fields we read (Go field names, as k0s prints them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct K0sStatus {
+    #[serde(rename = "Version", default)]
+    pub version: String,
+    #[serde(rename = "Role", default)]
+    pub role: String,
+    #[serde(rename = "Workloads", default)]
+    pub workloads: bool,
+}
+
+/// `k0s etcd member-list`: `{"members": {"<name>": "<peer URL>"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EtcdMembers {
+    pub members: std::collections::BTreeMap<String, String>,
+}
+
+pub fn parse_k0s_status(json: &str) -> Result<K0sStatus, String> {
+    serde_json::from_str(json).map_err(|e| format!("not k0s status JSON ({e})"))
+}
+
+pub fn parse_etcd_members(json: &str) -> Result<EtcdMembers, String> {
+    serde_json::from_str(json).map_err(|e| format!("not etcd member-list JSON ({e})"))
+}
+
+/// What one node said. `Err` holds the reason a probe failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    pub name: String,
+    pub role: Role,
+    pub address: String,
+    pub planned_workloads: bool,
+    pub ssh: Result<(), String>,
+    pub service: Result<String, String>,
+    pub k0s: Result<K0sStatus, String>,
+    pub ready: Result<(), String>,
+    pub taints: Vec<String>,
+    pub takes_workloads: Option<bool>,
+    /// Other nodes' addresses this node could not reach (port 22).
+    pub unreachable: Result<Vec<String>, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub cluster: String,
+    pub nodes: Vec<NodeReport>,
+    pub etcd: Result<EtcdMembers, String>,
+    pub api: Result<String, String>,
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// How long each probe may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub connect: Retry,
+    pub command: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            connect: Retry {
+                deadline: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(3),
+                first_backoff: Duration::from_millis(250),
+                max_backoff: Duration::from_secs(1),
+            },
+            command: Duration::from_secs(10),
+        }
+    }
+}
+
+fn service_name(role: Role) -> &'static str {
+    match role {
+        Role::Controller => "k0scontroller",
+        Role::Worker => "k0sworker",
+    }
+}
+
+struct Probe {
+    session: Result<Session, String>,
+    service: Result<String, String>,
+    k0s: Result<K0sStatus, String>,
+    unreachable: Result<Vec<String>, String>,
+}
+
+fn probe_node(node: &crate::inventory::InventoryNode, role: Role, others: &[String], kh: &KnownHosts, limits: &Limits) -> Probe {
+    let session = match connect(&node.name, &node.ssh, kh, &limits.connect) {
+        Ok(s) => s,
+        Err(e) => {
+            let why = e.to_string();
+            return Probe {
+                session: Err(why.clone()),
+                service: Err("no SSH".into()),
+                k0s: Err("no SSH".into()),
+                unreachable: Err("no SSH".into()),
+            };
+        }
+    };
+    let service = match session.exec(&format!("systemctl is-active {}", service_name(role)), limits.command) {
+        Ok(out) if out.status == 0 => Ok(out.stdout.trim().to_string()),
+        Ok(out) => Err(format!("{} is {}", service_name(role), out.stdout.trim())),
+        Err(e) => Err(e.to_string()),
+    };
+    let k0s = session
+        .run(&format!("sudo {} status -o json", node.k0s_binary), limits.command)
+        .map_err(|e| e.to_string())
+        .and_then(|json| parse_k0s_status(&json));
+    let unreachable = session.run(&preflight_script(others), limits.command).map_err(|e| e.to_string()).map(|out| {
+        out.split("---\n").nth(2).unwrap_or("").lines().filter(|l| l.ends_with(" fail")).map(|l| l.trim_end_matches(" fail").to_string()).collect()
+    });
+    Probe { session: Ok(session), service, k0s, unreachable }
+}
+
+/// Collects the report; nothing here fails as a whole, every failure is a reason in the report.
+pub fn collect(plan: &Plan, inventory: &Inventory, kh: &KnownHosts, limits: &Limits, api: impl Fn() -> Result<String, String>) -> Report {
+    let roles: Vec<(Role, bool)> = inventory
+        .nodes
+        .iter()
+        .map(|n| plan.node(&n.name).map_or((Role::Worker, true), |p| (p.role, p.runs_workloads)))
+        .collect();
+    let indexed: Vec<usize> = (0..inventory.nodes.len()).collect();
+    let (probes, api) = std::thread::scope(|scope| {
+        let api = scope.spawn(&api);
+        let probes = parallel(&indexed, |&i| {
+            let others: Vec<String> = inventory
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, n)| n.address.to_string())
+                .collect();
+            probe_node(&inventory.nodes[i], roles[i].0, &others, kh, limits)
+        });
+        (probes, api.join().unwrap_or_else(|_| Err("API check panicked".into())))
+    });
+    // Cluster views come from the first controller that answers.
+    let leader = probes
+        .iter()
+        .enumerate()
+        .find(|(i, p)| roles[*i].0 == Role::Controller && p.session.is_ok())
+        .map(|(i, p)| (i, p.session.as_ref().ok()));
+    let (nodes, etcd): (Result<NodeList, String>, Result<EtcdMembers, String>) = match leader {
+        Some((i, Some(session))) => {
+            let k0s = &inventory.nodes[i].k0s_binary;
+            let nodes = session
+                .run(&format!("sudo {k0s} kubectl get nodes -o json"), limits.command)
+                .map_err(|e| e.to_string())
+                .and_then(|j| parse_nodes(&j).map_err(|e| e.to_string()));
+            let etcd = session
+                .run(&format!("sudo {k0s} etcd member-list"), limits.command)
+                .map_err(|e| e.to_string())
+                .and_then(|j| parse_etcd_members(&j));
+            (nodes, etcd)
+        }
+        _ => (Err("no controller answers over SSH".into()), Err("no controller answers over SSH".into())),
+    };
+    let reports = inventory
+        .nodes
+        .iter()
+        .zip(probes)
+        .zip(&roles)
+        .map(|((node, probe), (role, planned_workloads))| {
+            let k8s = nodes.as_ref().map_err(Clone::clone).and_then(|list| {
+                list.items.iter().find(|n| n.metadata.name == node.name).cloned().ok_or_else(|| "not registered".to_string())
+            });
+            NodeReport {
+                name: node.name.clone(),
+                role: *role,
+                address: node.address.to_string(),
+                planned_workloads: *planned_workloads,
+                ssh: probe.session.map(drop),
+                service: probe.service,
+                k0s: probe.k0s,
+                ready: k8s.as_ref().map_err(Clone::clone).and_then(|n| n.readiness()),
+                taints: k8s.as_ref().map(|n| n.spec.taints.iter().map(|t| format!("{}:{}", t.key, t.effect)).collect()).unwrap_or_default(),
+                takes_workloads: k8s.as_ref().ok().map(|n| n.takes_workloads()),
+                unreachable: probe.unreachable,
+            }
+        })
+        .collect();
+    Report { cluster: plan.cluster.name.clone(), nodes: reports, etcd, api, kubeconfig: None }
+}
+
+/// One named health check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub reason: String,
+}
+
+fn check(name: &'static str, problems: Vec<String>, fine: String) -> Check {
+    if problems.is_empty() {
+        Check { name, ok: true, reason: fine }
+    } else {
+        Check { name, ok: false, reason: problems.join("; ") }
+    }
+}
+
+/// The named checks over a report.
+pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
+    let n = report.nodes.len();
+    let failed = |f: &dyn Fn(&NodeReport) -> Option<String>| report.nodes.iter().filter_map(f).collect::<Vec<_>>();
+    let controllers: Vec<&str> = plan.nodes.iter().filter(|p| p.role == Role::Controller).map(|p| p.name.as_str()).collect();
+    let etcd = match &report.etcd {
+        Err(e) => check("etcd-quorum", vec![e.clone()], String::new()),
+        Ok(m) => {
+            let healthy = controllers
+                .iter()
+                .filter(|c| m.members.contains_key(**c) && report.nodes.iter().any(|n| n.name == **c && n.service.is_ok()))
+                .count();
+            let quorum = controllers.len() / 2 + 1;
+            let missing: Vec<String> = controllers.iter().filter(|c| !m.members.contains_key(**c)).map(|c| format!("{c} is no etcd member")).collect();
+            let mut problems = missing;
+            if healthy < quorum {
+                problems.push(format!("{healthy} of {} controllers up, quorum needs {quorum}", controllers.len()));
+            }
+            check("etcd-quorum", problems, format!("{} members, {healthy} of {} controllers up (quorum {quorum})", m.members.len(), controllers.len()))
+        }
+    };
+    let policy = match report.nodes.iter().all(|r| r.takes_workloads.is_some()) {
+        false => check("taints", vec!["the Node objects could not be read".into()], String::new()),
+        true => {
+            let wrong = failed(&|r| {
+                (r.takes_workloads != Some(r.planned_workloads)).then(|| {
+                    format!("{} {} workloads", r.name, if r.planned_workloads { "refuses" } else { "takes" })
+                })
+            });
+            check("taints", wrong, format!("exactly the {} planned nodes take workloads", plan.nodes.iter().filter(|p| p.runs_workloads).count()))
+        }
+    };
+    vec![
+        check("ssh", failed(&|r| r.ssh.clone().err().map(|e| e.to_string())), format!("{n}/{n} nodes answer")),
+        check("k0s-services", failed(&|r| r.service.clone().err().map(|e| format!("{}: {e}", r.name))), format!("{n}/{n} k0s services active")),
+        etcd,
+        check("nodes-ready", failed(&|r| r.ready.clone().err().map(|e| format!("{}: {e}", r.name))), format!("{n}/{n} nodes Ready")),
+        policy,
+        check(
+            "reachability",
+            failed(&|r| match &r.unreachable {
+                Ok(list) if list.is_empty() => None,
+                Ok(list) => Some(format!("{} cannot reach {}", r.name, list.join(", "))),
+                Err(e) => Some(format!("{}: {e}", r.name)),
+            }),
+            format!("all {} node pairs reach each other", n * n.saturating_sub(1)),
+        ),
+        check("api", report.api.clone().err().into_iter().collect(), report.api.clone().unwrap_or_default()),
+    ]
+}
