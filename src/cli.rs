@@ -45,6 +45,16 @@ pub enum Command {
     /// titled and timed; a second run changes nothing. Limits: K0S_VAGRANT_SSH_WAIT (300),
     /// K0S_VAGRANT_APPLY_TIMEOUT (1800), K0S_VAGRANT_READY_TIMEOUT (600), in seconds.
     Deploy(DeployArgs),
+    /// One table of the running cluster: per node SSH, k0s service, role and version, Node Ready,
+    /// taints and workloads; etcd members, the API from this host, the kubeconfig.
+    ///
+    /// Works from the inventory, without Vagrant. Every probe has its own timeout.
+    Status(StatusArgs),
+    /// Named health checks, each pass or fail with a reason; exit 0 when healthy, 1 when not.
+    ///
+    /// Checks: ssh, k0s-services, etcd-quorum, nodes-ready, taints (exactly the planned nodes take
+    /// workloads), reachability (node-to-node matrix), api (from this host).
+    Health(HealthArgs),
     /// Print the cluster's kubeconfig (or, with --path, where it is).
     Kubeconfig(KubeconfigArgs),
     /// Remove what this cluster generated once none of its machines is left (after `vagrant destroy`).
@@ -85,6 +95,20 @@ pub struct DeployArgs {
     /// acts on has finished.
     #[arg(last = true, value_name = "VAGRANT_ARGS")]
     pub vagrant_args: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// JSON on stdout instead of lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -57,6 +57,8 @@ pub enum Error {
     NoPlanLock { path: PathBuf },
     #[error("no kubeconfig at {}; `vagrant up` exports it once the cluster is up", path.display())]
     NoKubeconfig { path: PathBuf },
+    #[error("not healthy: {failed} failed")]
+    Unhealthy { failed: String },
     #[error("no SSH session to control-plane-1 (the wait-ssh phase did not run)")]
     NotConnected,
     #[error("{phase}: {source}")]
@@ -100,6 +102,7 @@ impl Error {
             ) => 3,
             Error::K0sctl(_) | Error::Ssh(_) | Error::Cluster(_) | Error::NotConnected => 4,
             Error::Phase { source, .. } => source.exit_code(),
+            Error::Unhealthy { .. } => 1,
             Error::Render(_)
             | Error::Kubeconfig(_)
             | Error::State { .. }

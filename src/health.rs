@@ -100,7 +100,13 @@ struct Probe {
     unreachable: Result<Vec<String>, String>,
 }
 
-fn probe_node(node: &crate::inventory::InventoryNode, role: Role, others: &[String], kh: &KnownHosts, limits: &Limits) -> Probe {
+fn probe_node(
+    node: &crate::inventory::InventoryNode,
+    role: Role,
+    others: &[String],
+    kh: &KnownHosts,
+    limits: &Limits,
+) -> Probe {
     let session = match connect(&node.name, &node.ssh, kh, &limits.connect) {
         Ok(s) => s,
         Err(e) => {
@@ -113,27 +119,56 @@ fn probe_node(node: &crate::inventory::InventoryNode, role: Role, others: &[Stri
             };
         }
     };
-    let service = match session.exec(&format!("systemctl is-active {}", service_name(role)), limits.command) {
+    let service = match session.exec(
+        &format!("systemctl is-active {}", service_name(role)),
+        limits.command,
+    ) {
         Ok(out) if out.status == 0 => Ok(out.stdout.trim().to_string()),
         Ok(out) => Err(format!("{} is {}", service_name(role), out.stdout.trim())),
         Err(e) => Err(e.to_string()),
     };
     let k0s = session
-        .run(&format!("sudo {} status -o json", node.k0s_binary), limits.command)
+        .run(
+            &format!("sudo {} status -o json", node.k0s_binary),
+            limits.command,
+        )
         .map_err(|e| e.to_string())
         .and_then(|json| parse_k0s_status(&json));
-    let unreachable = session.run(&preflight_script(others), limits.command).map_err(|e| e.to_string()).map(|out| {
-        out.split("---\n").nth(2).unwrap_or("").lines().filter(|l| l.ends_with(" fail")).map(|l| l.trim_end_matches(" fail").to_string()).collect()
-    });
-    Probe { session: Ok(session), service, k0s, unreachable }
+    let unreachable = session
+        .run(&preflight_script(others), limits.command)
+        .map_err(|e| e.to_string())
+        .map(|out| {
+            out.split("---\n")
+                .nth(2)
+                .unwrap_or("")
+                .lines()
+                .filter(|l| l.ends_with(" fail"))
+                .map(|l| l.trim_end_matches(" fail").to_string())
+                .collect()
+        });
+    Probe {
+        session: Ok(session),
+        service,
+        k0s,
+        unreachable,
+    }
 }
 
 /// Collects the report; nothing here fails as a whole, every failure is a reason in the report.
-pub fn collect(plan: &Plan, inventory: &Inventory, kh: &KnownHosts, limits: &Limits, api: impl Fn() -> Result<String, String>) -> Report {
+pub fn collect(
+    plan: &Plan,
+    inventory: &Inventory,
+    kh: &KnownHosts,
+    limits: &Limits,
+    api: impl Fn() -> Result<String, String> + Sync,
+) -> Report {
     let roles: Vec<(Role, bool)> = inventory
         .nodes
         .iter()
-        .map(|n| plan.node(&n.name).map_or((Role::Worker, true), |p| (p.role, p.runs_workloads)))
+        .map(|n| {
+            plan.node(&n.name)
+                .map_or((Role::Worker, true), |p| (p.role, p.runs_workloads))
+        })
         .collect();
     let indexed: Vec<usize> = (0..inventory.nodes.len()).collect();
     let (probes, api) = std::thread::scope(|scope| {
@@ -148,7 +183,11 @@ pub fn collect(plan: &Plan, inventory: &Inventory, kh: &KnownHosts, limits: &Lim
                 .collect();
             probe_node(&inventory.nodes[i], roles[i].0, &others, kh, limits)
         });
-        (probes, api.join().unwrap_or_else(|_| Err("API check panicked".into())))
+        (
+            probes,
+            api.join()
+                .unwrap_or_else(|_| Err("API check panicked".into())),
+        )
     });
     // Cluster views come from the first controller that answers.
     let leader = probes
@@ -160,7 +199,10 @@ pub fn collect(plan: &Plan, inventory: &Inventory, kh: &KnownHosts, limits: &Lim
         Some((i, Some(session))) => {
             let k0s = &inventory.nodes[i].k0s_binary;
             let nodes = session
-                .run(&format!("sudo {k0s} kubectl get nodes -o json"), limits.command)
+                .run(
+                    &format!("sudo {k0s} kubectl get nodes -o json"),
+                    limits.command,
+                )
                 .map_err(|e| e.to_string())
                 .and_then(|j| parse_nodes(&j).map_err(|e| e.to_string()));
             let etcd = session
@@ -169,7 +211,10 @@ pub fn collect(plan: &Plan, inventory: &Inventory, kh: &KnownHosts, limits: &Lim
                 .and_then(|j| parse_etcd_members(&j));
             (nodes, etcd)
         }
-        _ => (Err("no controller answers over SSH".into()), Err("no controller answers over SSH".into())),
+        _ => (
+            Err("no controller answers over SSH".into()),
+            Err("no controller answers over SSH".into()),
+        ),
     };
     let reports = inventory
         .nodes
@@ -178,7 +223,11 @@ pub fn collect(plan: &Plan, inventory: &Inventory, kh: &KnownHosts, limits: &Lim
         .zip(&roles)
         .map(|((node, probe), (role, planned_workloads))| {
             let k8s = nodes.as_ref().map_err(Clone::clone).and_then(|list| {
-                list.items.iter().find(|n| n.metadata.name == node.name).cloned().ok_or_else(|| "not registered".to_string())
+                list.items
+                    .iter()
+                    .find(|n| n.metadata.name == node.name)
+                    .cloned()
+                    .ok_or_else(|| "not registered".to_string())
             });
             NodeReport {
                 name: node.name.clone(),
@@ -188,14 +237,32 @@ pub fn collect(plan: &Plan, inventory: &Inventory, kh: &KnownHosts, limits: &Lim
                 ssh: probe.session.map(drop),
                 service: probe.service,
                 k0s: probe.k0s,
-                ready: k8s.as_ref().map_err(Clone::clone).and_then(|n| n.readiness()),
-                taints: k8s.as_ref().map(|n| n.spec.taints.iter().map(|t| format!("{}:{}", t.key, t.effect)).collect()).unwrap_or_default(),
+                ready: k8s
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|n| n.readiness()),
+                taints: k8s
+                    .as_ref()
+                    .map(|n| {
+                        n.spec
+                            .taints
+                            .iter()
+                            .map(|t| format!("{}:{}", t.key, t.effect))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 takes_workloads: k8s.as_ref().ok().map(|n| n.takes_workloads()),
                 unreachable: probe.unreachable,
             }
         })
         .collect();
-    Report { cluster: plan.cluster.name.clone(), nodes: reports, etcd, api, kubeconfig: None }
+    Report {
+        cluster: plan.cluster.name.clone(),
+        nodes: reports,
+        etcd,
+        api,
+        kubeconfig: None,
+    }
 }
 
 /// One named health check.
@@ -208,49 +275,116 @@ pub struct Check {
 
 fn check(name: &'static str, problems: Vec<String>, fine: String) -> Check {
     if problems.is_empty() {
-        Check { name, ok: true, reason: fine }
+        Check {
+            name,
+            ok: true,
+            reason: fine,
+        }
     } else {
-        Check { name, ok: false, reason: problems.join("; ") }
+        Check {
+            name,
+            ok: false,
+            reason: problems.join("; "),
+        }
     }
 }
 
 /// The named checks over a report.
 pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
     let n = report.nodes.len();
-    let failed = |f: &dyn Fn(&NodeReport) -> Option<String>| report.nodes.iter().filter_map(f).collect::<Vec<_>>();
-    let controllers: Vec<&str> = plan.nodes.iter().filter(|p| p.role == Role::Controller).map(|p| p.name.as_str()).collect();
+    let failed = |f: &dyn Fn(&NodeReport) -> Option<String>| {
+        report.nodes.iter().filter_map(f).collect::<Vec<_>>()
+    };
+    let controllers: Vec<&str> = plan
+        .nodes
+        .iter()
+        .filter(|p| p.role == Role::Controller)
+        .map(|p| p.name.as_str())
+        .collect();
     let etcd = match &report.etcd {
         Err(e) => check("etcd-quorum", vec![e.clone()], String::new()),
         Ok(m) => {
             let healthy = controllers
                 .iter()
-                .filter(|c| m.members.contains_key(**c) && report.nodes.iter().any(|n| n.name == **c && n.service.is_ok()))
+                .filter(|c| {
+                    m.members.contains_key(**c)
+                        && report
+                            .nodes
+                            .iter()
+                            .any(|n| n.name == **c && n.service.is_ok())
+                })
                 .count();
             let quorum = controllers.len() / 2 + 1;
-            let missing: Vec<String> = controllers.iter().filter(|c| !m.members.contains_key(**c)).map(|c| format!("{c} is no etcd member")).collect();
+            let missing: Vec<String> = controllers
+                .iter()
+                .filter(|c| !m.members.contains_key(**c))
+                .map(|c| format!("{c} is no etcd member"))
+                .collect();
             let mut problems = missing;
             if healthy < quorum {
-                problems.push(format!("{healthy} of {} controllers up, quorum needs {quorum}", controllers.len()));
+                problems.push(format!(
+                    "{healthy} of {} controllers up, quorum needs {quorum}",
+                    controllers.len()
+                ));
             }
-            check("etcd-quorum", problems, format!("{} members, {healthy} of {} controllers up (quorum {quorum})", m.members.len(), controllers.len()))
+            check(
+                "etcd-quorum",
+                problems,
+                format!(
+                    "{} members, {healthy} of {} controllers up (quorum {quorum})",
+                    m.members.len(),
+                    controllers.len()
+                ),
+            )
         }
     };
     let policy = match report.nodes.iter().all(|r| r.takes_workloads.is_some()) {
-        false => check("taints", vec!["the Node objects could not be read".into()], String::new()),
+        false => check(
+            "taints",
+            vec!["the Node objects could not be read".into()],
+            String::new(),
+        ),
         true => {
             let wrong = failed(&|r| {
                 (r.takes_workloads != Some(r.planned_workloads)).then(|| {
-                    format!("{} {} workloads", r.name, if r.planned_workloads { "refuses" } else { "takes" })
+                    format!(
+                        "{} {} workloads",
+                        r.name,
+                        if r.planned_workloads {
+                            "refuses"
+                        } else {
+                            "takes"
+                        }
+                    )
                 })
             });
-            check("taints", wrong, format!("exactly the {} planned nodes take workloads", plan.nodes.iter().filter(|p| p.runs_workloads).count()))
+            check(
+                "taints",
+                wrong,
+                format!(
+                    "exactly the {} planned nodes take workloads",
+                    plan.nodes.iter().filter(|p| p.runs_workloads).count()
+                ),
+            )
         }
     };
     vec![
-        check("ssh", failed(&|r| r.ssh.clone().err().map(|e| e.to_string())), format!("{n}/{n} nodes answer")),
-        check("k0s-services", failed(&|r| r.service.clone().err().map(|e| format!("{}: {e}", r.name))), format!("{n}/{n} k0s services active")),
+        check(
+            "ssh",
+            failed(&|r| r.ssh.clone().err().map(|e| e.to_string())),
+            format!("{n}/{n} nodes answer"),
+        ),
+        check(
+            "k0s-services",
+            failed(&|r| r.service.clone().err().map(|e| format!("{}: {e}", r.name))),
+            format!("{n}/{n} k0s services active"),
+        ),
         etcd,
-        check("nodes-ready", failed(&|r| r.ready.clone().err().map(|e| format!("{}: {e}", r.name))), format!("{n}/{n} nodes Ready")),
+        check(
+            "nodes-ready",
+            failed(&|r| r.ready.clone().err().map(|e| format!("{}: {e}", r.name))),
+            format!("{n}/{n} nodes Ready"),
+        ),
         policy,
         check(
             "reachability",
@@ -259,8 +393,15 @@ pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
                 Ok(list) => Some(format!("{} cannot reach {}", r.name, list.join(", "))),
                 Err(e) => Some(format!("{}: {e}", r.name)),
             }),
-            format!("all {} node pairs reach each other", n * n.saturating_sub(1)),
+            format!(
+                "all {} node pairs reach each other",
+                n * n.saturating_sub(1)
+            ),
         ),
-        check("api", report.api.clone().err().into_iter().collect(), report.api.clone().unwrap_or_default()),
+        check(
+            "api",
+            report.api.clone().err().into_iter().collect(),
+            report.api.clone().unwrap_or_default(),
+        ),
     ]
 }

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod deploy;
 pub mod error;
+pub mod health;
 pub mod inventory;
 pub mod k0sctl;
 pub mod kube;
@@ -20,7 +21,10 @@ use std::io::Write;
 
 pub use error::Error;
 
-use cli::{Cli, Command, DeployArgs, KubeconfigArgs, PlanArgs, PlanFormat, RenderArgs};
+use cli::{
+    Cli, Command, DeployArgs, HealthArgs, KubeconfigArgs, PlanArgs, PlanFormat, RenderArgs,
+    StatusArgs,
+};
 use inventory::{Inventory, VagrantFacts};
 use plan::{HostFacts, Plan};
 use settings::{HostResources, RawSettings, Settings};
@@ -33,6 +37,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Render(args) => render(&project(cli.project_dir), &args),
         Command::Deploy(args) => deploy(&project(cli.project_dir), &args),
         Command::Kubeconfig(args) => kubeconfig(&project(cli.project_dir), &args),
+        Command::Status(args) => status(&project(cli.project_dir), &args),
+        Command::Health(args) => health(&project(cli.project_dir), &args),
         Command::Cleanup => cleanup(&project(cli.project_dir)),
         Command::Version => print_stdout(&format!("k0s-vagrant {}\n", env!("CARGO_PKG_VERSION"))),
     }
@@ -299,4 +305,178 @@ fn cleanup(project: &Project) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// What the running cluster says, from the plan lock and the inventory.
+fn cluster_report(project: &Project) -> Result<(Plan, health::Report), Error> {
+    let state_dir = project.state_dir();
+    let plan = lock::read_lock(project)?.ok_or_else(|| Error::NoPlanLock {
+        path: lock::lock_path(project),
+    })?;
+    let inventory = Inventory::read(&state_dir)?;
+    let known_hosts = ssh::KnownHosts::new(state_dir.join("known_hosts"));
+    let kubeconfig = state_dir.join("kubeconfig");
+    let server = deploy::api_server(&plan, &inventory);
+    let api = || {
+        if kubeconfig.exists() {
+            deploy::api_answers(&kubeconfig, &server)
+        } else {
+            Err(format!("no kubeconfig at {}", kubeconfig.display()))
+        }
+    };
+    let mut report = health::collect(
+        &plan,
+        &inventory,
+        &known_hosts,
+        &health::Limits::default(),
+        api,
+    );
+    report.kubeconfig = kubeconfig.exists().then_some(kubeconfig);
+    Ok((plan, report))
+}
+
+fn cell<T>(r: &Result<T, String>, ok: impl Fn(&T) -> String) -> String {
+    match r {
+        Ok(v) => ok(v),
+        Err(_) => "FAIL".to_string(),
+    }
+}
+
+fn status(project: &Project, args: &StatusArgs) -> Result<(), Error> {
+    let (_, report) = cluster_report(project)?;
+    if args.json {
+        return print_stdout(
+            &(serde_json::to_string_pretty(&report).expect("report serializes") + "\n"),
+        );
+    }
+    let header = [
+        "NODE",
+        "ROLE",
+        "ADDRESS",
+        "SSH",
+        "SERVICE",
+        "K0S",
+        "NODE",
+        "TAINTS",
+        "WORKLOADS",
+    ]
+    .map(String::from);
+    let rows: Vec<[String; 9]> = report
+        .nodes
+        .iter()
+        .map(|n| {
+            [
+                n.name.clone(),
+                match n.role {
+                    plan::Role::Controller => "controller".to_string(),
+                    plan::Role::Worker => "worker".to_string(),
+                },
+                n.address.clone(),
+                cell(&n.ssh, |_| "ok".into()),
+                cell(&n.service, |s| s.clone()),
+                cell(&n.k0s, |k| format!("{} {}", k.role, k.version)),
+                cell(&n.ready, |_| "Ready".into()),
+                if n.taints.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.taints.join(",")
+                },
+                match n.takes_workloads {
+                    Some(true) => "yes".to_string(),
+                    Some(false) => "no".to_string(),
+                    None => "?".to_string(),
+                },
+            ]
+        })
+        .collect();
+    let all: Vec<&[String; 9]> = std::iter::once(&header).chain(&rows).collect();
+    let widths: Vec<usize> = (0..9)
+        .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in all {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    let mut problems: Vec<String> = Vec::new();
+    for n in &report.nodes {
+        for (what, r) in [
+            ("ssh", n.ssh.clone().map(|_| ())),
+            ("service", n.service.clone().map(drop)),
+            ("k0s", n.k0s.clone().map(drop)),
+            ("node", n.ready.clone()),
+        ] {
+            if let Err(e) = r {
+                problems.push(format!("{}: {what}: {e}", n.name));
+            }
+        }
+    }
+    out.push_str(&match &report.etcd {
+        Ok(m) => format!(
+            "etcd: {} members ({})\n",
+            m.members.len(),
+            m.members.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        Err(e) => format!("etcd: FAIL ({e})\n"),
+    });
+    out.push_str(&match &report.api {
+        Ok(said) => format!("api: {said}\n"),
+        Err(e) => format!("api: FAIL ({e})\n"),
+    });
+    out.push_str(&format!(
+        "kubeconfig: {}\n",
+        report
+            .kubeconfig
+            .as_ref()
+            .map_or("none yet (vagrant up exports it)".to_string(), |p| p
+                .display()
+                .to_string())
+    ));
+    for p in problems {
+        out.push_str(&format!("  {p}\n"));
+    }
+    print_stdout(&out)
+}
+
+fn health(project: &Project, args: &HealthArgs) -> Result<(), Error> {
+    let (plan, report) = cluster_report(project)?;
+    let checks = health::checks(&plan, &report);
+    let healthy = checks.iter().all(|c| c.ok);
+    if args.json {
+        let doc = serde_json::json!({"healthy": healthy, "checks": checks});
+        print_stdout(&(serde_json::to_string_pretty(&doc).expect("checks serialize") + "\n"))?;
+    } else {
+        let mut out = String::new();
+        for c in &checks {
+            out.push_str(&format!(
+                "{:<4} {:<13} {}\n",
+                if c.ok { "ok" } else { "FAIL" },
+                c.name,
+                c.reason
+            ));
+        }
+        out.push_str(if healthy {
+            "healthy\n"
+        } else {
+            "not healthy\n"
+        });
+        print_stdout(&out)?;
+    }
+    if healthy {
+        Ok(())
+    } else {
+        Err(Error::Unhealthy {
+            failed: checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
 }

@@ -195,6 +195,7 @@ fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     let up = t.timed("up 1+1 with deploy --until apply", |t| {
         t.vagrant(&["up"], &[])
     });
+    eprintln!("{}", outcome(&up));
     ok(&up, "vagrant up");
     let memory = memory_used_mb();
     let status = t.vagrant(&["status", "--machine-readable"], &[]);
@@ -276,6 +277,7 @@ fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     let scale = t.timed("up WORKER_COUNT=2", |t| {
         t.vagrant(&["up"], &[("WORKER_COUNT", "2")])
     });
+    eprintln!("{}", outcome(&scale));
     ok(&scale, "WORKER_COUNT=2 vagrant up");
     assert_eq!(t.ssh("worker-2", "hostname").trim(), "worker-2");
     assert_eq!(t.runs().len(), 2);

@@ -2,6 +2,7 @@
 //! installed, else a TCP connect to the API port).
 
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -9,6 +10,34 @@ use super::{Ctx, Phase, PhaseName};
 use crate::error::{ClusterError, Error};
 
 pub struct ApiCheck;
+
+/// What answered, or why nothing did.
+pub fn api_answers(kubeconfig: &Path, server: &str) -> Result<String, String> {
+    let kubectl = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--request-timeout=10s", "get", "--raw", "/readyz"])
+        .output();
+    match kubectl {
+        Ok(out) if out.status.success() => Ok(format!(
+            "kubectl: {server}/readyz says {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        )),
+        Ok(out) => Err(crate::ssh::tail(&String::from_utf8_lossy(&out.stderr), 2)),
+        // No kubectl here: at least the port must answer.
+        Err(_) => {
+            let hostport = server.trim_start_matches("https://");
+            let addr: SocketAddr = hostport
+                .parse()
+                .map_err(|_| format!("{hostport} is not an address"))?;
+            TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "{hostport} accepts connections (install kubectl for a full check)"
+            ))
+        }
+    }
+}
 
 impl Phase for ApiCheck {
     fn name(&self) -> PhaseName {
@@ -20,43 +49,14 @@ impl Phase for ApiCheck {
     }
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
-        let server = super::kubeconfig::server(cx);
-        let kubeconfig = cx.kubeconfig_path();
-        let kubectl = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(["--request-timeout=20s", "get", "--raw", "/readyz"])
-            .output();
-        match kubectl {
-            Ok(out) if out.status.success() => {
-                eprintln!(
-                    "    kubectl: {server}/readyz says {}",
-                    String::from_utf8_lossy(&out.stdout).trim()
-                );
-                Ok(())
+        let server = super::kubeconfig::server(&cx.plan, &cx.inventory);
+        let said = api_answers(&cx.kubeconfig_path(), &server).map_err(|reason| {
+            ClusterError::ApiUnreachable {
+                server: server.clone(),
+                reason,
             }
-            Ok(out) => Err(ClusterError::ApiUnreachable {
-                server,
-                reason: crate::ssh::tail(&String::from_utf8_lossy(&out.stderr), 2),
-            }
-            .into()),
-            // No kubectl here: at least the port must answer.
-            Err(_) => {
-                let hostport = server.trim_start_matches("https://");
-                let addr: SocketAddr =
-                    hostport.parse().map_err(|_| ClusterError::ApiUnreachable {
-                        server: server.clone(),
-                        reason: "not an address".into(),
-                    })?;
-                TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| {
-                    ClusterError::ApiUnreachable {
-                        server: server.clone(),
-                        reason: e.to_string(),
-                    }
-                })?;
-                eprintln!("    {hostport} accepts connections (install kubectl for a full check)");
-                Ok(())
-            }
-        }
+        })?;
+        eprintln!("    {said}");
+        Ok(())
     }
 }

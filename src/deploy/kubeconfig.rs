@@ -10,12 +10,11 @@ use crate::state::write_atomic;
 pub struct Kubeconfig;
 
 /// `https://<HA address or control-plane-1>:6443`.
-pub fn server(cx: &Ctx) -> String {
-    let address = cx
-        .plan
+pub fn server(plan: &crate::plan::Plan, inventory: &crate::inventory::Inventory) -> String {
+    let address = plan
         .cluster
         .api_address
-        .unwrap_or(cx.inventory.nodes[0].address);
+        .unwrap_or(inventory.nodes[0].address);
     format!("https://{address}:6443")
 }
 
@@ -34,7 +33,7 @@ impl Phase for Kubeconfig {
             None => K0sctl::locate()?,
         };
         let name = format!("k0s-{}", cx.plan.cluster.name);
-        let server = server(cx);
+        let server = server(&cx.plan, &cx.inventory);
         let raw = k0sctl.kubeconfig(&cx.config_path(), &server)?;
         let ours = kube::standalone(&raw, &name, &server)?;
         let path = cx.kubeconfig_path();

@@ -10,6 +10,8 @@ mod taints;
 mod wait_ready;
 mod wait_ssh;
 
+pub use api::api_answers;
+pub use kubeconfig::server as api_server;
 pub use preflight::script as preflight_script;
 
 use std::path::PathBuf;
