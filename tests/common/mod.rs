@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: scratch directories and running the helper binary.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod lab;
 pub mod nodes;
 pub mod sshd;

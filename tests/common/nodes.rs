@@ -62,13 +62,19 @@ impl Nodes {
                 &set_hostname,
                 "sh",
             ];
-            let sshd = Sshd::start(
+            // Stand-in commands in `dir/bin` (systemctl) come first on the nodes' PATH.
+            let path = format!(
+                "SetEnv PATH={}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+                dir.join("bin").display()
+            );
+            let sshd = Sshd::start_with(
                 dir,
                 &address.to_string(),
                 22,
                 &dir.join(format!("host-{name}")),
                 &lab.client_key,
                 &wrapper,
+                &path,
             );
             lab.servers.push(sshd);
         }

@@ -63,6 +63,19 @@ impl Sshd {
         authorized: &Path,
         wrapper: &[&str],
     ) -> Sshd {
+        Sshd::start_with(dir, address, port, host_key, authorized, wrapper, "")
+    }
+
+    /// As `start`, with extra sshd_config lines (e.g. `SetEnv PATH=...`).
+    pub fn start_with(
+        dir: &Path,
+        address: &str,
+        port: u16,
+        host_key: &Path,
+        authorized: &Path,
+        wrapper: &[&str],
+        extra: &str,
+    ) -> Sshd {
         assert!(
             Path::new("/usr/sbin/sshd").exists(),
             "sshd missing: run tests/install-deps (openssh-server)"
@@ -75,7 +88,7 @@ impl Sshd {
             format!(
                 "Port {port}\nListenAddress {address}\nHostKey {}\nPidFile none\nAuthorizedKeysFile {}\n\
                  StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
-                 PermitRootLogin prohibit-password\nLogLevel ERROR\n",
+                 PermitRootLogin prohibit-password\nLogLevel ERROR\n{extra}",
                 host_key.display(),
                 authorized.with_extension("pub").display()
             ),

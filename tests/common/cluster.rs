@@ -1,0 +1,171 @@
+//! A planned cluster on stand-in nodes (tests/common/nodes.rs) with the stand-in k0sctl, k0s and
+//! systemctl of tests/stubs/, shared by the deploy and health tests.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use super::nodes::Nodes;
+use super::sshd::user;
+use super::{env, helper, outcome, Scratch};
+
+pub struct Cluster {
+    pub project: Scratch,
+    pub stubs: PathBuf,
+    pub nodes: Nodes,
+    pub planned: Vec<(String, Ipv4Addr)>,
+    pub subnet: u8,
+}
+
+pub fn state(c: &Cluster) -> PathBuf {
+    c.stubs.join("state")
+}
+
+impl Cluster {
+    /// A planned cluster with `controllers` + `workers` stand-in nodes up and an inventory.
+    pub fn new(controllers: u32, workers: u32) -> Cluster {
+        static NEXT: AtomicU8 = AtomicU8::new(0);
+        let subnet = 100 + NEXT.fetch_add(1, Ordering::SeqCst);
+        let project = Scratch::new("deploy");
+        let stubs = project.path().join("stubs");
+        std::fs::create_dir_all(stubs.join("state").join("seed")).unwrap();
+        for stub in ["k0s", "k0sctl"] {
+            std::fs::copy(Path::new("tests/stubs").join(stub), stubs.join(stub)).unwrap();
+        }
+        std::fs::create_dir_all(stubs.join("bin")).unwrap();
+        std::fs::copy("tests/stubs/systemctl", stubs.join("bin").join("systemctl")).unwrap();
+        let network = format!("10.77.{subnet}.0/24");
+        let out = helper(&env(&[
+            ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
+            ("NODE_NETWORK", &network),
+            ("CONTROL_PLANE_COUNT", &controllers.to_string()),
+            ("WORKER_COUNT", &workers.to_string()),
+        ]))
+        .args(["plan", "--format", "json", "--project-dir"])
+        .arg(project.path())
+        .args(["--", "up"])
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{}", outcome(&out));
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let planned: Vec<(String, Ipv4Addr)> = plan["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["name"].as_str().unwrap().to_string(),
+                    n["ip"].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect();
+        // What k0s registers on apply: controllers after the first keep the default taint.
+        for (i, (name, _)) in planned.iter().enumerate() {
+            let seed = if name.starts_with("control-plane") && i > 0 {
+                "taint node-role.kubernetes.io/control-plane:NoSchedule\n"
+            } else {
+                ""
+            };
+            std::fs::write(stubs.join("state").join("seed").join(name), seed).unwrap();
+        }
+        let nodes = Nodes::start(&format!("k0sv-deploy-{subnet}"), &stubs, &planned);
+        let cluster = Cluster {
+            project,
+            stubs,
+            nodes,
+            planned,
+            subnet,
+        };
+        cluster.write_inventory(|_, address| address);
+        std::fs::copy(
+            "tests/fixtures/kubeconfig/existing.yaml",
+            cluster.user_kubeconfig(),
+        )
+        .unwrap();
+        cluster
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.project.path().join(".vagrant").join("k0s")
+    }
+
+    pub fn user_kubeconfig(&self) -> PathBuf {
+        self.project.path().join("user-kubeconfig")
+    }
+
+    /// The inventory the post-up trigger would write; `address` may bend a node's address.
+    pub fn write_inventory(&self, address: impl Fn(&str, Ipv4Addr) -> Ipv4Addr) {
+        let nodes: Vec<serde_json::Value> = self
+            .planned
+            .iter()
+            .map(|(name, ip)| {
+                serde_json::json!({
+                    "name": name,
+                    "address": address(name, *ip).to_string(),
+                    "ssh": {"host": ip.to_string(), "port": 22, "user": user(), "key_path": self.nodes.client_key},
+                    "k0s_binary": self.stubs.join("k0s"),
+                })
+            })
+            .collect();
+        let inventory =
+            serde_json::json!({"cluster": "k0s", "provider": "libvirt", "nodes": nodes});
+        std::fs::create_dir_all(self.state_dir()).unwrap();
+        std::fs::write(
+            self.state_dir().join("inventory.json"),
+            inventory.to_string(),
+        )
+        .unwrap();
+    }
+
+    pub fn deploy_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
+        let mut all = env(&[
+            ("K0SCTL", self.stubs.join("k0sctl").to_str().unwrap()),
+            ("KUBECONFIG", self.user_kubeconfig().to_str().unwrap()),
+            ("K0S_VAGRANT_SSH_WAIT", "20"),
+            ("K0S_VAGRANT_READY_TIMEOUT", "20"),
+        ]);
+        all.extend(env(vars));
+        let mut cmd = self.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant"));
+        cmd.env_clear();
+        for key in ["PATH", "HOME"] {
+            if let Ok(v) = std::env::var(key) {
+                cmd.env(key, v);
+            }
+        }
+        cmd.envs(all)
+            .args(["deploy", "--project-dir"])
+            .arg(self.project.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn deploy(&self, args: &[&str]) -> Output {
+        self.deploy_with(args, &[])
+    }
+
+    pub fn k0sctl_calls(&self) -> Vec<String> {
+        read_lines(&state(self).join("calls"))
+    }
+
+    pub fn k0s_calls(&self) -> Vec<String> {
+        read_lines(&state(self).join("k0s-calls"))
+    }
+
+    pub fn node_state(&self, name: &str) -> String {
+        std::fs::read_to_string(state(self).join("nodes").join(name)).unwrap_or_default()
+    }
+}
+
+pub fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}

@@ -1,0 +1,339 @@
+//! `status` and `health`: parsing of `k0s status -o json` and `k0s etcd member-list` in their
+//! documented formats (fixtures in tests/fixtures/k0s/), and the probes over SSH against stand-in
+//! nodes (real OpenSSH servers in a test network namespace) with a STAND-IN k0s and systemctl on
+//! their PATH and a STAND-IN API (a small HTTPS server) for the check from the host.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+use common::cluster::{state, stderr, Cluster};
+use common::{env, outcome};
+use k0s_vagrant::health::{parse_etcd_members, parse_k0s_status};
+
+#[test]
+fn k0s_status_and_etcd_members_parse_from_documented_output() {
+    let c = parse_k0s_status(
+        &std::fs::read_to_string("tests/fixtures/k0s/status-controller.json").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (c.version.as_str(), c.role.as_str(), c.workloads),
+        ("v1.33.4+k0s.0", "controller", true)
+    );
+    let w = parse_k0s_status(
+        &std::fs::read_to_string("tests/fixtures/k0s/status-worker.json").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(w.role, "worker");
+    let m = parse_etcd_members(
+        &std::fs::read_to_string("tests/fixtures/k0s/etcd-member-list.json").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m.members.len(), 3);
+    assert_eq!(m.members["control-plane-2"], "https://192.168.56.11:2380");
+    assert!(parse_k0s_status("K0s not running").is_err());
+}
+
+/// A STAND-IN Kubernetes API: HTTPS on the API address, answering every path with "ok", with a
+/// certificate for that address whose CA the stand-in k0sctl puts in the kubeconfig.
+struct StandInApi(Child);
+
+impl StandInApi {
+    fn start(c: &Cluster, address: &str) -> StandInApi {
+        let dir = c.stubs.join("api");
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=stand-in-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=stand-in-api",
+            "-keyout",
+            "api.key",
+            "-out",
+            "api.csr",
+        ]);
+        std::fs::write(
+            dir.join("san.ext"),
+            format!("subjectAltName=IP:{address}\n"),
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "api.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "api.crt",
+        ]);
+        let ca = std::fs::read(dir.join("ca.crt")).unwrap();
+        let b64 = Command::new("base64")
+            .arg("-w0")
+            .arg(dir.join("ca.crt"))
+            .output()
+            .unwrap()
+            .stdout;
+        assert!(!ca.is_empty());
+        std::fs::write(state(c).join("ca.b64"), b64).unwrap();
+        let server = format!(
+            "import http.server, ssl\n\
+             class H(http.server.BaseHTTPRequestHandler):\n\
+             \x20   def do_GET(self):\n\
+             \x20       self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n\
+             \x20   def log_message(self, *a): pass\n\
+             s = http.server.HTTPServer(('{address}', 6443), H)\n\
+             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('{0}/api.crt', '{0}/api.key')\n\
+             s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
+             s.serve_forever()\n",
+            dir.display()
+        );
+        let child = c
+            .nodes
+            .command("python3")
+            .args(["-c", &server])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        StandInApi(child)
+    }
+}
+
+impl Drop for StandInApi {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn helper_in(c: &Cluster, args: &[&str]) -> Output {
+    let mut cmd = c.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant"));
+    cmd.env_clear();
+    for key in ["PATH", "HOME"] {
+        if let Ok(v) = std::env::var(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.envs(env(&[(
+        "KUBECONFIG",
+        c.user_kubeconfig().to_str().unwrap(),
+    )]))
+    .args(args)
+    .arg("--project-dir")
+    .arg(c.project.path())
+    .output()
+    .unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A deployed stand-in cluster with a stand-in API at control-plane-1.
+fn deployed(controllers: u32, workers: u32) -> (Cluster, StandInApi) {
+    let c = Cluster::new(controllers, workers);
+    let api_at = if controllers == 1 {
+        c.planned[0].1.to_string()
+    } else {
+        format!("10.77.{}.100", c.subnet)
+    };
+    if controllers > 1 {
+        // The HA address lives on the node network like keepalived would put it.
+        let out = c
+            .nodes
+            .command("ip")
+            .args(["addr", "add", &format!("{api_at}/24"), "dev", "nodes0"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let api = StandInApi::start(&c, &api_at);
+    let out = c.deploy(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    (c, api)
+}
+
+#[test]
+fn healthy_stub_cluster_passes_every_check() {
+    let (c, _api) = deployed(1, 1);
+    let out = helper_in(&c, &["health"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let lines: Vec<String> = stdout(&out)
+        .lines()
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "ok ssh",
+            "ok k0s-services",
+            "ok etcd-quorum",
+            "ok nodes-ready",
+            "ok taints",
+            "ok reachability",
+            "ok api",
+            "healthy"
+        ]
+    );
+    assert!(
+        stdout(&out).contains(&format!(
+            "ok   api           kubectl: https://{}:6443/readyz says ok",
+            c.planned[0].1
+        )),
+        "{}",
+        stdout(&out)
+    );
+
+    let status = helper_in(&c, &["status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", outcome(&status));
+    let table = stdout(&status);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("control-plane-1"))
+        .unwrap()
+        .to_string();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells,
+        [
+            "control-plane-1",
+            "controller",
+            &c.planned[0].1.to_string(),
+            "ok",
+            "active",
+            "controller",
+            "v1.33.4+k0s.0",
+            "Ready",
+            "-",
+            "yes"
+        ]
+    );
+    assert!(
+        table.contains("etcd: 1 members (control-plane-1)"),
+        "{table}"
+    );
+    assert!(table.contains(&format!(
+        "kubeconfig: {}",
+        c.state_dir().join("kubeconfig").display()
+    )));
+
+    let json = helper_in(&c, &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["nodes"][1]["k0s"]["Ok"]["Role"], "worker");
+    assert_eq!(
+        doc["etcd"]["Ok"]["members"]["control-plane-1"],
+        "https://control-plane-1:2380"
+    );
+}
+
+#[test]
+fn stopped_k0s_and_lost_quorum_fail_their_checks_with_reasons() {
+    let (c, _api) = deployed(3, 1);
+    std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
+    for node in ["control-plane-2", "control-plane-3"] {
+        std::fs::write(state(&c).join("stopped").join(node), "").unwrap();
+    }
+    let out = helper_in(&c, &["health", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert_eq!(
+        stderr(&out),
+        "k0s-vagrant: not healthy: k0s-services, etcd-quorum failed\n"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["healthy"], false);
+    let reason = |name: &str| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        reason("k0s-services"),
+        "control-plane-2: k0scontroller is inactive; control-plane-3: k0scontroller is inactive"
+    );
+    assert_eq!(
+        reason("etcd-quorum"),
+        "control-plane-2 is no etcd member; control-plane-3 is no etcd member; 1 of 3 controllers up, quorum needs 2"
+    );
+}
+
+#[test]
+fn a_node_that_stops_answering_fails_in_bounded_time_while_the_rest_is_reported() {
+    let (mut c, _api) = deployed(1, 2);
+    let worker = c.planned[2].1.to_string();
+    c.nodes.stop(&worker);
+    let start = Instant::now();
+    let out = helper_in(&c, &["health"]);
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "FAIL ssh           worker-2: cannot reach {worker}:22 over SSH after"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("ok   etcd-quorum"), "{text}");
+    assert!(text.contains(&format!("FAIL reachability  control-plane-1 cannot reach {worker}; worker-1 cannot reach {worker}; worker-2: no SSH")), "{text}");
+}
+
+#[test]
+fn a_worker_that_refuses_workloads_fails_the_taint_policy() {
+    let (c, _api) = deployed(1, 1);
+    let node = state(&c).join("nodes").join("worker-1");
+    let mut text = std::fs::read_to_string(&node).unwrap();
+    text.push_str("taint dedicated:NoSchedule\n");
+    std::fs::write(Path::new(&node), text).unwrap();
+    let out = helper_in(&c, &["health"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAIL taints        worker-1 refuses workloads"),
+        "{}",
+        stdout(&out)
+    );
+}
