@@ -55,6 +55,8 @@ pub enum Command {
     /// Checks: ssh, k0s-services, etcd-quorum, nodes-ready, taints (exactly the planned nodes take
     /// workloads), reachability (node-to-node matrix), api (from this host).
     Health(HealthArgs),
+    /// Failure drill: take one node down on purpose, see what still works, restore it.
+    Drill(DrillArgs),
     /// Print the cluster's kubeconfig (or, with --path, where it is).
     Kubeconfig(KubeconfigArgs),
     /// Remove what this cluster generated once none of its machines is left (after `vagrant destroy`).
@@ -109,6 +111,37 @@ pub struct HealthArgs {
     /// JSON on stdout instead of lines.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    #[command(subcommand)]
+    pub action: DrillAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DrillAction {
+    /// Stop k0s on NODE (or halt its VM), run the health checks, restore it, give a verdict.
+    ///
+    /// Exit 0 when the API and etcd kept serving and the node came back, 1 when not. Refuses a
+    /// drill that would take etcd below quorum (a controller of 1 or 2) unless --force.
+    Stop {
+        /// The node, e.g. control-plane-2 or worker-1.
+        node: String,
+        /// Halt the whole VM (`vagrant halt`, then `vagrant up`) instead of stopping k0s.
+        #[arg(long)]
+        vm: bool,
+        /// Do it even if etcd loses quorum.
+        #[arg(long)]
+        force: bool,
+        /// Seconds to wait after stopping before looking (Kubernetes marks a node NotReady after
+        /// about 40 s).
+        #[arg(long, default_value_t = 45)]
+        settle: u64,
+        /// Seconds the node may take to be healthy again after the restore.
+        #[arg(long, default_value_t = 300)]
+        restore_within: u64,
+    },
 }
 
 #[derive(Debug, clap::Args)]

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::drill::DrillError;
 use crate::inventory::InventoryError;
 use crate::k0sctl::K0sctlError;
 use crate::kube::{KubeconfigError, ParseError};
@@ -53,6 +54,8 @@ pub enum Error {
     Cluster(#[from] ClusterError),
     #[error(transparent)]
     Kubeconfig(#[from] KubeconfigError),
+    #[error(transparent)]
+    Drill(#[from] DrillError),
     #[error("no plan lock at {}; run `vagrant up` first", path.display())]
     NoPlanLock { path: PathBuf },
     #[error("no kubeconfig at {}; `vagrant up` exports it once the cluster is up", path.display())]
@@ -103,6 +106,9 @@ impl Error {
             Error::K0sctl(_) | Error::Ssh(_) | Error::Cluster(_) | Error::NotConnected => 4,
             Error::Phase { source, .. } => source.exit_code(),
             Error::Unhealthy { .. } => 1,
+            Error::Drill(DrillError::UnknownNode { .. } | DrillError::BreaksQuorum { .. }) => 2,
+            Error::Drill(DrillError::Action { .. }) => 4,
+            Error::Drill(DrillError::NotRestored { .. } | DrillError::Degraded { .. }) => 1,
             Error::Render(_)
             | Error::Kubeconfig(_)
             | Error::State { .. }

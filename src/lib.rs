@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod deploy;
+pub mod drill;
 pub mod error;
 pub mod health;
 pub mod inventory;
@@ -22,8 +23,8 @@ use std::io::Write;
 pub use error::Error;
 
 use cli::{
-    Cli, Command, DeployArgs, HealthArgs, KubeconfigArgs, PlanArgs, PlanFormat, RenderArgs,
-    StatusArgs,
+    Cli, Command, DeployArgs, DrillAction, DrillArgs, HealthArgs, KubeconfigArgs, PlanArgs,
+    PlanFormat, RenderArgs, StatusArgs,
 };
 use inventory::{Inventory, VagrantFacts};
 use plan::{HostFacts, Plan};
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Kubeconfig(args) => kubeconfig(&project(cli.project_dir), &args),
         Command::Status(args) => status(&project(cli.project_dir), &args),
         Command::Health(args) => health(&project(cli.project_dir), &args),
+        Command::Drill(args) => run_drill(&project(cli.project_dir), &args),
         Command::Cleanup => cleanup(&project(cli.project_dir)),
         Command::Version => print_stdout(&format!("k0s-vagrant {}\n", env!("CARGO_PKG_VERSION"))),
     }
@@ -307,32 +309,87 @@ fn cleanup(project: &Project) -> Result<(), Error> {
     Ok(())
 }
 
+/// The running cluster as the state files describe it.
+struct Running {
+    plan: Plan,
+    inventory: Inventory,
+    known_hosts: ssh::KnownHosts,
+    kubeconfig: std::path::PathBuf,
+    server: String,
+}
+
+impl Running {
+    fn load(project: &Project) -> Result<Running, Error> {
+        let state_dir = project.state_dir();
+        let plan = lock::read_lock(project)?.ok_or_else(|| Error::NoPlanLock {
+            path: lock::lock_path(project),
+        })?;
+        let inventory = Inventory::read(&state_dir)?;
+        let server = deploy::api_server(&plan, &inventory);
+        Ok(Running {
+            plan,
+            inventory,
+            known_hosts: ssh::KnownHosts::new(state_dir.join("known_hosts")),
+            kubeconfig: state_dir.join("kubeconfig"),
+            server,
+        })
+    }
+
+    /// Whether the API answers from this host with the exported kubeconfig.
+    fn api(&self) -> Result<String, String> {
+        if self.kubeconfig.exists() {
+            deploy::api_answers(&self.kubeconfig, &self.server)
+        } else {
+            Err(format!("no kubeconfig at {}", self.kubeconfig.display()))
+        }
+    }
+}
+
 /// What the running cluster says, from the plan lock and the inventory.
 fn cluster_report(project: &Project) -> Result<(Plan, health::Report), Error> {
-    let state_dir = project.state_dir();
-    let plan = lock::read_lock(project)?.ok_or_else(|| Error::NoPlanLock {
-        path: lock::lock_path(project),
-    })?;
-    let inventory = Inventory::read(&state_dir)?;
-    let known_hosts = ssh::KnownHosts::new(state_dir.join("known_hosts"));
-    let kubeconfig = state_dir.join("kubeconfig");
-    let server = deploy::api_server(&plan, &inventory);
-    let api = || {
-        if kubeconfig.exists() {
-            deploy::api_answers(&kubeconfig, &server)
-        } else {
-            Err(format!("no kubeconfig at {}", kubeconfig.display()))
-        }
-    };
+    let running = Running::load(project)?;
+    let limits = health::Limits::default();
     let mut report = health::collect(
-        &plan,
-        &inventory,
-        &known_hosts,
-        &health::Limits::default(),
-        api,
+        &running.plan,
+        &running.inventory,
+        &running.known_hosts,
+        &limits,
+        || running.api(),
     );
-    report.kubeconfig = kubeconfig.exists().then_some(kubeconfig);
-    Ok((plan, report))
+    report.kubeconfig = running
+        .kubeconfig
+        .exists()
+        .then(|| running.kubeconfig.clone());
+    Ok((running.plan, report))
+}
+
+fn run_drill(project: &Project, args: &DrillArgs) -> Result<(), Error> {
+    let DrillAction::Stop {
+        node,
+        vm,
+        force,
+        settle,
+        restore_within,
+    } = &args.action;
+    let running = Running::load(project)?;
+    let api = || running.api();
+    let drill = drill::Drill {
+        plan: &running.plan,
+        inventory: &running.inventory,
+        known_hosts: &running.known_hosts,
+        project_root: &project.root,
+        limits: health::Limits::default(),
+        settle: std::time::Duration::from_secs(*settle),
+        restore_within: std::time::Duration::from_secs(*restore_within),
+        api: &api,
+    };
+    drill.check_safe(node, *force)?;
+    let method = if *vm {
+        drill::Method::HaltVm
+    } else {
+        drill::Method::StopK0s
+    };
+    Ok(drill.run(node, method)?)
 }
 
 fn cell<T>(r: &Result<T, String>, ok: impl Fn(&T) -> String) -> String {

@@ -276,7 +276,7 @@ fn stopped_k0s_and_lost_quorum_fail_their_checks_with_reasons() {
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     assert_eq!(
         stderr(&out),
-        "k0s-vagrant: not healthy: k0s-services, etcd-quorum failed\n"
+        "k0s-vagrant: not healthy: k0s-services, etcd-quorum, nodes-ready failed\n"
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["healthy"], false);
@@ -297,7 +297,11 @@ fn stopped_k0s_and_lost_quorum_fail_their_checks_with_reasons() {
     );
     assert_eq!(
         reason("etcd-quorum"),
-        "control-plane-2 is no etcd member; control-plane-3 is no etcd member; 1 of 3 controllers up, quorum needs 2"
+        "1 of 3 controllers up, quorum needs 2"
+    );
+    assert_eq!(
+        reason("nodes-ready"),
+        "control-plane-2: NodeStatusUnknown; control-plane-3: NodeStatusUnknown"
     );
 }
 
@@ -335,5 +339,85 @@ fn a_worker_that_refuses_workloads_fails_the_taint_policy() {
         stdout(&out).contains("FAIL taints        worker-1 refuses workloads"),
         "{}",
         stdout(&out)
+    );
+}
+
+#[test]
+fn stub_drill_on_one_of_three_controllers_keeps_serving_and_restores() {
+    let (c, _api) = deployed(3, 1);
+    let out = helper_in(
+        &c,
+        &[
+            "drill",
+            "stop",
+            "control-plane-2",
+            "--settle",
+            "0",
+            "--restore-within",
+            "20",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    for line in [
+        "==> drill: take control-plane-2 down (sudo k0s stop)",
+        "    FAIL k0s-services  control-plane-2: k0scontroller is inactive",
+        "    ok   etcd-quorum   3 members, 2 of 3 controllers up (quorum 2)",
+        "    FAIL nodes-ready   control-plane-2: NodeStatusUnknown",
+        "    ok   api           kubectl: https://",
+        "==> drill: restore control-plane-2",
+        "==> drill: survived: the API and etcd kept serving while control-plane-2 was down; control-plane-2 is back",
+    ] {
+        assert!(err.contains(line), "missing {line:?} in\n{err}");
+    }
+    let calls = c.k0s_calls();
+    assert!(
+        calls.contains(&"stop".to_string()) && calls.contains(&"start".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        !state(&c).join("stopped").join("control-plane-2").exists(),
+        "restored"
+    );
+}
+
+#[test]
+fn drill_that_would_break_quorum_is_refused_unless_forced() {
+    let (c, _api) = deployed(1, 1);
+    let out = helper_in(&c, &["drill", "stop", "control-plane-1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
+    assert_eq!(
+        stderr(&out),
+        "k0s-vagrant: stopping control-plane-1 leaves 0 of 1 controllers, and etcd needs 1: the API would go down; add --force to do it anyway\n"
+    );
+    assert!(
+        !c.k0s_calls().contains(&"stop".to_string()),
+        "nothing stopped"
+    );
+    // Forced: it happens, the verdict says what broke, and the node is restored.
+    let out = helper_in(
+        &c,
+        &[
+            "drill",
+            "stop",
+            "control-plane-1",
+            "--force",
+            "--settle",
+            "0",
+            "--restore-within",
+            "20",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert!(stderr(&out).ends_with("k0s-vagrant: the cluster did not stay healthy while control-plane-1 was down: etcd-quorum\n"), "{}", outcome(&out));
+    assert!(
+        !state(&c).join("stopped").join("control-plane-1").exists(),
+        "restored"
+    );
+    let out = helper_in(&c, &["drill", "stop", "worker-9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "k0s-vagrant: worker-9 is not a node of this cluster (nodes: control-plane-1, worker-1)\n"
     );
 }
