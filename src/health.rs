@@ -8,11 +8,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::deploy::preflight_script;
 use crate::inventory::Inventory;
 use crate::kube::{parse_nodes, NodeList};
 use crate::plan::{Plan, Role};
-use crate::ssh::{connect, parallel, KnownHosts, Retry, Session};
+use crate::ssh::{connect, parallel, KnownHosts, Retry};
 
 /// `k0s status -o json`, the fields we read (Go field names, as k0s prints them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,10 +93,62 @@ fn service_name(role: Role) -> &'static str {
 }
 
 struct Probe {
-    session: Result<Session, String>,
+    session: Result<(), String>,
     service: Result<String, String>,
     k0s: Result<K0sStatus, String>,
     unreachable: Result<Vec<String>, String>,
+    /// Controllers only: `kubectl get nodes -o json` and `etcd member-list`.
+    cluster: Option<(Result<NodeList, String>, Result<EtcdMembers, String>)>,
+}
+
+/// One round trip per node: every probe in one script, each section closed by `--- <exit code>`;
+/// the TCP probes to the other nodes run side by side.
+fn probe_script(k0s: &str, role: Role, others: &[String]) -> String {
+    let targets = others.join(" ");
+    let mut script = format!(
+        "systemctl is-active {}; echo \"--- $?\"; sudo {k0s} status -o json 2>&1; echo \"--- $?\"; \
+         for a in {targets}; do (timeout 3 bash -c \"exec 3<>/dev/tcp/$a/22\" 2>/dev/null && echo \"$a ok\" || echo \"$a fail\") & done; \
+         wait; echo \"--- 0\"",
+        service_name(role)
+    );
+    if role == Role::Controller {
+        script.push_str(&format!(
+            "; sudo {k0s} kubectl get nodes -o json 2>&1; echo \"--- $?\"; sudo {k0s} etcd member-list 2>&1; echo \"--- $?\""
+        ));
+    }
+    script
+}
+
+/// The sections of a probe script's output: (text, exit code).
+fn sections(out: &str) -> Vec<(String, i32)> {
+    let mut result = Vec::new();
+    let mut text = String::new();
+    for line in out.lines() {
+        match line
+            .strip_prefix("--- ")
+            .and_then(|rc| rc.trim().parse::<i32>().ok())
+        {
+            Some(rc) => result.push((std::mem::take(&mut text), rc)),
+            None => {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+    }
+    result
+}
+
+/// A section's text on success. JSON sections start at their first `{`: `sudo` may print a
+/// warning before (e.g. when the hostname does not resolve).
+fn section_ok(section: Option<&(String, i32)>) -> Result<String, String> {
+    match section {
+        Some((text, 0)) => Ok(text
+            .find('{')
+            .map_or(text.as_str(), |i| &text[i..])
+            .to_string()),
+        Some((text, rc)) => Err(format!("exit code {rc}: {}", crate::ssh::tail(text, 2))),
+        None => Err("no answer".to_string()),
+    }
 }
 
 fn probe_node(
@@ -107,50 +158,49 @@ fn probe_node(
     kh: &KnownHosts,
     limits: &Limits,
 ) -> Probe {
+    let failed = |why: String| Probe {
+        session: Err(why),
+        service: Err("no SSH".into()),
+        k0s: Err("no SSH".into()),
+        unreachable: Err("no SSH".into()),
+        cluster: None,
+    };
     let session = match connect(&node.name, &node.ssh, kh, &limits.connect) {
         Ok(s) => s,
-        Err(e) => {
-            let why = e.to_string();
-            return Probe {
-                session: Err(why.clone()),
-                service: Err("no SSH".into()),
-                k0s: Err("no SSH".into()),
-                unreachable: Err("no SSH".into()),
-            };
-        }
+        Err(e) => return failed(e.to_string()),
     };
-    let service = match session.exec(
-        &format!("systemctl is-active {}", service_name(role)),
+    let out = match session.exec(
+        &probe_script(&node.k0s_binary, role, others),
         limits.command,
     ) {
-        Ok(out) if out.status == 0 => Ok(out.stdout.trim().to_string()),
-        Ok(out) => Err(format!("{} is {}", service_name(role), out.stdout.trim())),
-        Err(e) => Err(e.to_string()),
+        Ok(out) => out.stdout,
+        Err(e) => return failed(e.to_string()),
     };
-    let k0s = session
-        .run(
-            &format!("sudo {} status -o json", node.k0s_binary),
-            limits.command,
+    let parts = sections(&out);
+    let service = match parts.first() {
+        Some((state, 0)) => Ok(state.trim().to_string()),
+        Some((state, _)) => Err(format!("{} is {}", service_name(role), state.trim())),
+        None => Err("no answer".to_string()),
+    };
+    let k0s = section_ok(parts.get(1)).and_then(|json| parse_k0s_status(&json));
+    let unreachable = section_ok(parts.get(2)).map(|text| {
+        text.lines()
+            .filter_map(|l| l.strip_suffix(" fail"))
+            .map(String::from)
+            .collect()
+    });
+    let cluster = (role == Role::Controller).then(|| {
+        (
+            section_ok(parts.get(3)).and_then(|json| parse_nodes(&json).map_err(|e| e.to_string())),
+            section_ok(parts.get(4)).and_then(|json| parse_etcd_members(&json)),
         )
-        .map_err(|e| e.to_string())
-        .and_then(|json| parse_k0s_status(&json));
-    let unreachable = session
-        .run(&preflight_script(others), limits.command)
-        .map_err(|e| e.to_string())
-        .map(|out| {
-            out.split("---\n")
-                .nth(2)
-                .unwrap_or("")
-                .lines()
-                .filter(|l| l.ends_with(" fail"))
-                .map(|l| l.trim_end_matches(" fail").to_string())
-                .collect()
-        });
+    });
     Probe {
-        session: Ok(session),
+        session: Ok(()),
         service,
         k0s,
         unreachable,
+        cluster,
     }
 }
 
@@ -189,33 +239,28 @@ pub fn collect(
                 .unwrap_or_else(|_| Err("API check panicked".into())),
         )
     });
-    // Cluster views come from the first controller that answers.
-    let leader = probes
-        .iter()
-        .enumerate()
-        .find(|(i, p)| roles[*i].0 == Role::Controller && p.session.is_ok())
-        .map(|(i, p)| (i, p.session.as_ref().ok()));
-    let (nodes, etcd): (Result<NodeList, String>, Result<EtcdMembers, String>) = match leader {
-        Some((i, Some(session))) => {
-            let k0s = &inventory.nodes[i].k0s_binary;
-            let nodes = session
-                .run(
-                    &format!("sudo {k0s} kubectl get nodes -o json"),
-                    limits.command,
-                )
-                .map_err(|e| e.to_string())
-                .and_then(|j| parse_nodes(&j).map_err(|e| e.to_string()));
-            let etcd = session
-                .run(&format!("sudo {k0s} etcd member-list"), limits.command)
-                .map_err(|e| e.to_string())
-                .and_then(|j| parse_etcd_members(&j));
-            (nodes, etcd)
-        }
-        _ => (
-            Err("no controller answers over SSH".into()),
-            Err("no controller answers over SSH".into()),
-        ),
-    };
+    // Cluster views come from the first controller that answered them.
+    let answers = probes.iter().filter_map(|p| p.cluster.as_ref());
+    let nodes: Result<NodeList, String> = answers
+        .clone()
+        .find_map(|(n, _)| n.as_ref().ok().cloned())
+        .ok_or_else(|| {
+            first_error(
+                probes
+                    .iter()
+                    .filter_map(|p| p.cluster.as_ref().map(|c| &c.0)),
+            )
+        });
+    let etcd: Result<EtcdMembers, String> = answers
+        .clone()
+        .find_map(|(_, e)| e.as_ref().ok().cloned())
+        .ok_or_else(|| {
+            first_error(
+                probes
+                    .iter()
+                    .filter_map(|p| p.cluster.as_ref().map(|c| &c.1)),
+            )
+        });
     let reports = inventory
         .nodes
         .iter()
@@ -234,7 +279,7 @@ pub fn collect(
                 role: *role,
                 address: node.address.to_string(),
                 planned_workloads: *planned_workloads,
-                ssh: probe.session.map(drop),
+                ssh: probe.session,
                 service: probe.service,
                 k0s: probe.k0s,
                 ready: k8s
@@ -404,4 +449,10 @@ pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
             report.api.clone().unwrap_or_default(),
         ),
     ]
+}
+
+fn first_error<'a, T: 'a>(mut results: impl Iterator<Item = &'a Result<T, String>>) -> String {
+    results
+        .find_map(|r| r.as_ref().err().cloned())
+        .unwrap_or_else(|| "no controller answers over SSH".to_string())
 }

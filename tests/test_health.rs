@@ -421,3 +421,126 @@ fn drill_that_would_break_quorum_is_refused_unless_forced() {
         "k0s-vagrant: worker-9 is not a node of this cluster (nodes: control-plane-1, worker-1)\n"
     );
 }
+
+/// The Taskfile's task names, as `task --list` prints them.
+#[test]
+fn task_list_names_every_alias() {
+    let out = Command::new("task")
+        .arg("--list")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("task (go-task) on PATH: run tests/install-deps");
+    assert!(out.status.success(), "{}", outcome(&out));
+    let names: Vec<String> = stdout(&out)
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("* ")
+                .map(|l| l.split(':').take(2).collect::<Vec<_>>().join(":"))
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cluster:health",
+            "cluster:kubeconfig",
+            "cluster:status",
+            "vagrant:destroy",
+            "vagrant:halt",
+            "vagrant:reload",
+            "vagrant:ssh",
+            "vagrant:status",
+            "vagrant:up",
+        ]
+    );
+}
+
+/// `task cluster:*` run for real against a deployed stand-in cluster.
+#[test]
+fn cluster_tasks_run_the_helper() {
+    let (c, _api) = deployed(1, 1);
+    let task = |name: &str| {
+        c.nodes
+            .command("task")
+            .arg(name)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("VAGRANT_DOTFILE_PATH", c.project.path().join(".vagrant"))
+            .env("K0S_VAGRANT_BIN", env!("CARGO_BIN_EXE_k0s-vagrant"))
+            .env("KUBECONFIG", c.user_kubeconfig())
+            .output()
+            .unwrap()
+    };
+    let health = task("cluster:health");
+    assert_eq!(health.status.code(), Some(0), "{}", outcome(&health));
+    assert!(stdout(&health).ends_with("healthy\n"));
+    let status = task("cluster:status");
+    assert!(
+        stdout(&status)
+            .lines()
+            .any(|l| l.starts_with("worker-1 ") && l.contains(" Ready ")),
+        "{}",
+        outcome(&status)
+    );
+    let kubeconfig = task("cluster:kubeconfig");
+    assert_eq!(
+        stdout(&kubeconfig),
+        format!("{}\n", c.state_dir().join("kubeconfig").display())
+    );
+}
+
+/// Benchmark, not a test of speed: `health` over 8 stand-in nodes on SSH, against a sequential
+/// loop of one `ssh` process per node running the same probes. Prints the figures; asserts only
+/// that both ran. Run: cargo test --release --test test_health bench -- --ignored --nocapture
+#[test]
+#[ignore = "benchmark; run by hand"]
+fn bench_health_over_8_nodes_against_sequential_ssh() {
+    let (c, _api) = deployed(3, 5);
+    let mut parallel = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        let out = helper_in(&c, &["health"]);
+        parallel.push(start.elapsed().as_secs_f64());
+        assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    }
+    let known_hosts = c.state_dir().join("known_hosts");
+    let mut sequential = Vec::new();
+    for _ in 0..5 {
+        let start = Instant::now();
+        for (name, ip) in &c.planned {
+            let service = if name.starts_with("control-plane") {
+                "k0scontroller"
+            } else {
+                "k0sworker"
+            };
+            let probe = format!(
+                "systemctl is-active {service}; sudo {}/k0s status -o json",
+                c.stubs.display()
+            );
+            let out = c
+                .nodes
+                .command("ssh")
+                .args([
+                    "-i",
+                    c.nodes.client_key.to_str().unwrap(),
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    &format!("UserKnownHostsFile={}", known_hosts.display()),
+                ])
+                .arg(format!("{}@{ip}", common::sshd::user()))
+                .arg(probe)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", outcome(&out));
+        }
+        sequential.push(start.elapsed().as_secs_f64());
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    eprintln!(
+        "bench: health over 8 nodes: median {:.3}s (runs {parallel:.3?}); sequential ssh loop (service + k0s status only): median {:.3}s (runs {sequential:.3?})",
+        median(&mut parallel.clone()),
+        median(&mut sequential.clone())
+    );
+}

@@ -12,7 +12,6 @@ mod wait_ssh;
 
 pub use api::api_answers;
 pub use kubeconfig::server as api_server;
-pub use preflight::script as preflight_script;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

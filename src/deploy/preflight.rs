@@ -19,7 +19,7 @@ struct Report {
 
 /// One command per node, so the matrix costs one round trip each. TCP to port 22 proves the path
 /// without needing ping (sshd runs everywhere).
-pub fn script(others: &[String]) -> String {
+fn script(others: &[String]) -> String {
     let targets = others.join(" ");
     format!(
         "hostname; echo ---; ip -o -4 addr show; echo ---; for a in {targets}; do \
