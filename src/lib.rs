@@ -413,7 +413,7 @@ fn status(project: &Project, args: &StatusArgs) -> Result<(), Error> {
         "SSH",
         "SERVICE",
         "K0S",
-        "NODE",
+        "READY",
         "TAINTS",
         "WORKLOADS",
     ]
