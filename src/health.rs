@@ -97,13 +97,45 @@ struct Probe {
     service: Result<String, String>,
     k0s: Result<K0sStatus, String>,
     unreachable: Result<Vec<String>, String>,
-    /// Controllers only: `kubectl get nodes -o json` and `etcd member-list`.
-    cluster: Option<(Result<NodeList, String>, Result<EtcdMembers, String>)>,
+    /// The first controller only: `kubectl get nodes -o json` and `etcd member-list`.
+    cluster: Option<ClusterViews>,
+}
+
+type ClusterViews = (Result<NodeList, String>, Result<EtcdMembers, String>);
+
+fn cluster_script(k0s: &str) -> String {
+    format!("sudo {k0s} kubectl get nodes -o json 2>&1; echo \"--- $?\"; sudo {k0s} etcd member-list 2>&1; echo \"--- $?\"")
+}
+
+fn cluster_views(parts: &[(String, i32)]) -> ClusterViews {
+    (
+        section_ok(parts.first()).and_then(|json| parse_nodes(&json).map_err(|e| e.to_string())),
+        section_ok(parts.get(1)).and_then(|json| parse_etcd_members(&json)),
+    )
+}
+
+/// The cluster views from one controller, on a connection of their own (the fallback when the
+/// first controller could not give them).
+fn ask_controller(
+    node: &crate::inventory::InventoryNode,
+    kh: &KnownHosts,
+    limits: &Limits,
+) -> ClusterViews {
+    let out = connect(&node.name, &node.ssh, kh, &limits.connect)
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            s.exec(&cluster_script(&node.k0s_binary), limits.command)
+                .map_err(|e| e.to_string())
+        });
+    match out {
+        Ok(out) => cluster_views(&sections(&out.stdout)),
+        Err(e) => (Err(e.clone()), Err(e)),
+    }
 }
 
 /// One round trip per node: every probe in one script, each section closed by `--- <exit code>`;
 /// the TCP probes to the other nodes run side by side.
-fn probe_script(k0s: &str, role: Role, others: &[String]) -> String {
+fn probe_script(k0s: &str, role: Role, others: &[String], with_cluster: bool) -> String {
     let targets = others.join(" ");
     let mut script = format!(
         "systemctl is-active {}; echo \"--- $?\"; sudo {k0s} status -o json 2>&1; echo \"--- $?\"; \
@@ -111,10 +143,9 @@ fn probe_script(k0s: &str, role: Role, others: &[String]) -> String {
          wait; echo \"--- 0\"",
         service_name(role)
     );
-    if role == Role::Controller {
-        script.push_str(&format!(
-            "; sudo {k0s} kubectl get nodes -o json 2>&1; echo \"--- $?\"; sudo {k0s} etcd member-list 2>&1; echo \"--- $?\""
-        ));
+    if with_cluster {
+        script.push_str("; ");
+        script.push_str(&cluster_script(k0s));
     }
     script
 }
@@ -155,6 +186,7 @@ fn probe_node(
     node: &crate::inventory::InventoryNode,
     role: Role,
     others: &[String],
+    with_cluster: bool,
     kh: &KnownHosts,
     limits: &Limits,
 ) -> Probe {
@@ -170,7 +202,7 @@ fn probe_node(
         Err(e) => return failed(e.to_string()),
     };
     let out = match session.exec(
-        &probe_script(&node.k0s_binary, role, others),
+        &probe_script(&node.k0s_binary, role, others, with_cluster),
         limits.command,
     ) {
         Ok(out) => out.stdout,
@@ -189,12 +221,7 @@ fn probe_node(
             .map(String::from)
             .collect()
     });
-    let cluster = (role == Role::Controller).then(|| {
-        (
-            section_ok(parts.get(3)).and_then(|json| parse_nodes(&json).map_err(|e| e.to_string())),
-            section_ok(parts.get(4)).and_then(|json| parse_etcd_members(&json)),
-        )
-    });
+    let cluster = with_cluster.then(|| cluster_views(parts.get(3..).unwrap_or_default()));
     Probe {
         session: Ok(()),
         service,
@@ -221,6 +248,8 @@ pub fn collect(
         })
         .collect();
     let indexed: Vec<usize> = (0..inventory.nodes.len()).collect();
+    // One controller answers for the cluster; the others only if it cannot (below).
+    let first_controller = roles.iter().position(|(role, _)| *role == Role::Controller);
     let (probes, api) = std::thread::scope(|scope| {
         let api = scope.spawn(&api);
         let probes = parallel(&indexed, |&i| {
@@ -231,7 +260,14 @@ pub fn collect(
                 .filter(|(j, _)| *j != i)
                 .map(|(_, n)| n.address.to_string())
                 .collect();
-            probe_node(&inventory.nodes[i], roles[i].0, &others, kh, limits)
+            probe_node(
+                &inventory.nodes[i],
+                roles[i].0,
+                &others,
+                Some(i) == first_controller,
+                kh,
+                limits,
+            )
         });
         (
             probes,
@@ -239,28 +275,30 @@ pub fn collect(
                 .unwrap_or_else(|_| Err("API check panicked".into())),
         )
     });
-    // Cluster views come from the first controller that answered them.
-    let answers = probes.iter().filter_map(|p| p.cluster.as_ref());
-    let nodes: Result<NodeList, String> = answers
-        .clone()
-        .find_map(|(n, _)| n.as_ref().ok().cloned())
-        .ok_or_else(|| {
-            first_error(
-                probes
-                    .iter()
-                    .filter_map(|p| p.cluster.as_ref().map(|c| &c.0)),
-            )
-        });
-    let etcd: Result<EtcdMembers, String> = answers
-        .clone()
-        .find_map(|(_, e)| e.as_ref().ok().cloned())
-        .ok_or_else(|| {
-            first_error(
-                probes
-                    .iter()
-                    .filter_map(|p| p.cluster.as_ref().map(|c| &c.1)),
-            )
-        });
+    // Cluster views: from the first controller, else from the next one that answers.
+    let mut views: ClusterViews = probes
+        .iter()
+        .find_map(|p| p.cluster.clone())
+        .unwrap_or_else(|| (Err("no controller".into()), Err("no controller".into())));
+    for (i, node) in inventory.nodes.iter().enumerate() {
+        if views.0.is_ok() && views.1.is_ok() {
+            break;
+        }
+        if roles[i].0 != Role::Controller
+            || Some(i) == first_controller
+            || probes[i].session.is_err()
+        {
+            continue;
+        }
+        let (n, e) = ask_controller(node, kh, limits);
+        if views.0.is_err() && n.is_ok() {
+            views.0 = n;
+        }
+        if views.1.is_err() && e.is_ok() {
+            views.1 = e;
+        }
+    }
+    let (nodes, etcd) = views;
     let reports = inventory
         .nodes
         .iter()
@@ -449,10 +487,4 @@ pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
             report.api.clone().unwrap_or_default(),
         ),
     ]
-}
-
-fn first_error<'a, T: 'a>(mut results: impl Iterator<Item = &'a Result<T, String>>) -> String {
-    results
-        .find_map(|r| r.as_ref().err().cloned())
-        .unwrap_or_else(|| "no controller answers over SSH".to_string())
 }

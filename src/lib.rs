@@ -15,6 +15,7 @@ pub mod render;
 pub mod settings;
 pub mod ssh;
 pub mod state;
+pub mod table;
 pub mod vagrant;
 pub mod validate;
 
@@ -446,18 +447,13 @@ fn status(project: &Project, args: &StatusArgs) -> Result<(), Error> {
             ]
         })
         .collect();
-    let all: Vec<&[String; 9]> = std::iter::once(&header).chain(&rows).collect();
-    let widths: Vec<usize> = (0..9)
-        .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
+    let all: Vec<Vec<String>> = std::iter::once(header)
+        .chain(rows)
+        .map(|r| r.to_vec())
         .collect();
     let mut out = String::new();
-    for row in all {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
+    for line in table::lines(&all, &[]) {
+        out.push_str(&line);
         out.push('\n');
     }
     let mut problems: Vec<String> = Vec::new();

@@ -313,29 +313,16 @@ impl Plan {
             "DISK",
         ]
         .map(String::from);
-        let all: Vec<&[String; 7]> = std::iter::once(&header)
-            .chain(&rows)
-            .chain(std::iter::once(&total))
+        let all: Vec<Vec<String>> = std::iter::once(header)
+            .chain(rows)
+            .chain(std::iter::once(total))
+            .map(|r| r.to_vec())
             .collect();
-        let widths: Vec<usize> = (0..7)
-            .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
-            .collect();
-        for (k, row) in all.iter().enumerate() {
-            if k == all.len() - 1 {
-                let _ = writeln!(out, "{}", "-".repeat(widths.iter().sum::<usize>() + 2 * 6));
-            }
-            let line: Vec<String> = row
-                .iter()
-                .enumerate()
-                .map(|(i, cell)| {
-                    if i >= 4 {
-                        format!("{cell:>w$}", w = widths[i])
-                    } else {
-                        format!("{cell:<w$}", w = widths[i])
-                    }
-                })
-                .collect();
-            let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        let mut lines = crate::table::lines(&all, &[4, 5, 6]);
+        let width = lines.iter().map(String::len).max().unwrap_or(0);
+        lines.insert(lines.len() - 1, "-".repeat(width));
+        for line in lines {
+            let _ = writeln!(out, "{line}");
         }
         out
     }

@@ -544,3 +544,17 @@ fn bench_health_over_8_nodes_against_sequential_ssh() {
         median(&mut sequential.clone())
     );
 }
+
+#[test]
+fn cluster_views_come_from_the_next_controller_when_the_first_cannot_answer() {
+    let (c, _api) = deployed(3, 1);
+    std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
+    std::fs::write(state(&c).join("stopped").join("control-plane-1"), "").unwrap();
+    let out = helper_in(&c, &["health"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let text = stdout(&out);
+    assert!(text.contains("ok   etcd-quorum   3 members, 2 of 3 controllers up (quorum 2)"), "{text}");
+    assert!(text.contains("FAIL nodes-ready   control-plane-1: NodeStatusUnknown"), "{text}");
+    let asked: Vec<String> = c.k0s_calls().into_iter().filter(|l| l == "etcd member-list").collect();
+    assert!(asked.len() >= 2, "control-plane-1 failed, another controller answered: {asked:?}");
+}

@@ -229,17 +229,7 @@ fn lower_count_on_up_is_refused_before_anything_happens() {
     // The lock as an earlier `vagrant up` with two workers left it, worker-2 created.
     let out = p.vagrant("status --machine-readable", &[]);
     assert!(out.status.success());
-    let helper = env!("CARGO_BIN_EXE_k0s-vagrant");
-    let lock = Command::new(helper)
-        .args(["plan", "--format", "json", "--project-dir"])
-        .arg(&p.root)
-        .args(["--", "up"])
-        .env("VAGRANT_DOTFILE_PATH", p.data())
-        .env("VAGRANT_DEFAULT_PROVIDER", "libvirt")
-        .env("WORKER_COUNT", "2")
-        .output()
-        .unwrap();
-    assert!(lock.status.success(), "{}", outcome(&lock));
+    write_up_lock(&p, "2");
     common::mark_created(
         &p.data(),
         "worker-2",
@@ -252,6 +242,20 @@ fn lower_count_on_up_is_refused_before_anything_happens() {
         stderr(&out),
         "k0s-vagrant: WORKER_COUNT=1 would remove worker-2, which still exists; run `vagrant destroy -f worker-2` first, or set WORKER_COUNT=2\n"
     );
+}
+
+/// The plan lock as `WORKER_COUNT=<workers> vagrant up` writes it (the helper's own command).
+fn write_up_lock(p: &Project, workers: &str) {
+    let out = Command::new(env!("CARGO_BIN_EXE_k0s-vagrant"))
+        .args(["plan", "--format", "json", "--project-dir"])
+        .arg(&p.root)
+        .args(["--", "up"])
+        .env("VAGRANT_DOTFILE_PATH", p.data())
+        .env("VAGRANT_DEFAULT_PROVIDER", "libvirt")
+        .env("WORKER_COUNT", workers)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", outcome(&out));
 }
 
 /// Stand-in helpers (shell scripts, named so) for the Vagrantfile's own failure paths.
@@ -426,18 +430,7 @@ fn plan_lock_follows_real_libvirt_machines() {
     }
     let mut lab = Lab::start("k0sv-test-lock").expect("start libvirtd in a network namespace");
     let p = Project::new();
-    let helper = env!("CARGO_BIN_EXE_k0s-vagrant");
-    // `vagrant up` with WORKER_COUNT=2 wrote this lock; only its worker-2 got as far as a domain.
-    let lock = Command::new(helper)
-        .args(["plan", "--format", "json", "--project-dir"])
-        .arg(&p.root)
-        .args(["--", "up"])
-        .env("VAGRANT_DOTFILE_PATH", p.data())
-        .env("VAGRANT_DEFAULT_PROVIDER", "libvirt")
-        .env("WORKER_COUNT", "2")
-        .output()
-        .unwrap();
-    assert!(lock.status.success(), "{}", outcome(&lock));
+    write_up_lock(&p, "2");
     let uuid = lab
         .define_idle_domain("k0sv-test-worker-2", p.scratch.path())
         .unwrap();

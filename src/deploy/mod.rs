@@ -302,17 +302,12 @@ fn summary(cx: &Ctx, total: Duration) {
         })
         .collect();
     let header = ["NODE", "ROLE", "ADDRESS", "WORKLOADS", "STATUS"].map(String::from);
-    let all: Vec<&[String; 5]> = std::iter::once(&header).chain(&rows).collect();
-    let widths: Vec<usize> = (0..5)
-        .map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0))
+    let all: Vec<Vec<String>> = std::iter::once(header)
+        .chain(rows)
+        .map(|r| r.to_vec())
         .collect();
-    for row in all {
-        let cells: Vec<String> = row
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect();
-        eprintln!("    {}", cells.join("  ").trim_end());
+    for line in crate::table::lines(&all, &[]) {
+        eprintln!("    {line}");
     }
     if cx.changes.is_empty() {
         eprintln!("==> nothing changed: the cluster already matches the plan");
