@@ -553,8 +553,66 @@ fn cluster_views_come_from_the_next_controller_when_the_first_cannot_answer() {
     let out = helper_in(&c, &["health"]);
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     let text = stdout(&out);
-    assert!(text.contains("ok   etcd-quorum   3 members, 2 of 3 controllers up (quorum 2)"), "{text}");
-    assert!(text.contains("FAIL nodes-ready   control-plane-1: NodeStatusUnknown"), "{text}");
-    let asked: Vec<String> = c.k0s_calls().into_iter().filter(|l| l == "etcd member-list").collect();
-    assert!(asked.len() >= 2, "control-plane-1 failed, another controller answered: {asked:?}");
+    assert!(
+        text.contains("ok   etcd-quorum   3 members, 2 of 3 controllers up (quorum 2)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("FAIL nodes-ready   control-plane-1: NodeStatusUnknown"),
+        "{text}"
+    );
+    let asked: Vec<String> = c
+        .k0s_calls()
+        .into_iter()
+        .filter(|l| l == "etcd member-list")
+        .collect();
+    assert!(
+        asked.len() >= 2,
+        "control-plane-1 failed, another controller answered: {asked:?}"
+    );
+}
+
+#[test]
+fn stub_drill_with_vm_halts_and_brings_back_the_machine_through_vagrant() {
+    let (c, _api) = deployed(1, 2);
+    let bin = c.stubs.join("vagrant-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("tests/stubs/vagrant", bin.join("vagrant")).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = c
+        .nodes
+        .command(env!("CARGO_BIN_EXE_k0s-vagrant"))
+        .env("PATH", path)
+        .env("KUBECONFIG", c.user_kubeconfig())
+        .args([
+            "drill",
+            "stop",
+            "worker-1",
+            "--vm",
+            "--settle",
+            "0",
+            "--restore-within",
+            "20",
+            "--project-dir",
+        ])
+        .arg(c.project.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(stderr(&out).contains("==> drill: take worker-1 down (vagrant halt)"));
+    assert!(
+        stderr(&out).contains("    FAIL nodes-ready   worker-1: NodeStatusUnknown"),
+        "{}",
+        stderr(&out)
+    );
+    let calls = std::fs::read_to_string(state(&c).join("vagrant-calls")).unwrap();
+    let dir = c.project.path().display().to_string();
+    assert_eq!(
+        calls,
+        format!("halt worker-1 (in {dir})\nup worker-1 (in {dir})\n")
+    );
 }
