@@ -111,6 +111,11 @@ pub struct HealthArgs {
     /// JSON on stdout instead of lines.
     #[arg(long)]
     pub json: bool,
+
+    /// Also put a small test workload (a DaemonSet of pause pods) on the cluster, check that its
+    /// pods run on exactly the nodes the plan lets run workloads, then remove it.
+    #[arg(long)]
+    pub workloads: bool,
 }
 
 #[derive(Debug, clap::Args)]

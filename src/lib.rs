@@ -18,6 +18,7 @@ pub mod state;
 pub mod table;
 pub mod vagrant;
 pub mod validate;
+pub mod workloads;
 
 use std::io::Write;
 
@@ -498,7 +499,18 @@ fn status(project: &Project, args: &StatusArgs) -> Result<(), Error> {
 
 fn health(project: &Project, args: &HealthArgs) -> Result<(), Error> {
     let (plan, report) = cluster_report(project)?;
-    let checks = health::checks(&plan, &report);
+    let mut checks = health::checks(&plan, &report);
+    if args.workloads {
+        let running = Running::load(project)?;
+        let wait = std::time::Duration::from_secs(120);
+        checks.push(workloads::check(
+            &plan,
+            &running.inventory,
+            &running.known_hosts,
+            &health::Limits::default(),
+            wait,
+        ));
+    }
     let healthy = checks.iter().all(|c| c.ok);
     if args.json {
         let doc = serde_json::json!({"healthy": healthy, "checks": checks});

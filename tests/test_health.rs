@@ -616,3 +616,43 @@ fn stub_drill_with_vm_halts_and_brings_back_the_machine_through_vagrant() {
         format!("halt worker-1 (in {dir})\nup worker-1 (in {dir})\n")
     );
 }
+
+#[test]
+fn stub_workloads_probe_runs_on_exactly_the_planned_nodes_and_is_removed() {
+    let (c, _api) = deployed(3, 1);
+    let out = helper_in(&c, &["health", "--workloads"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(
+        stdout(&out)
+            .contains("ok   workloads     probe pods ran on exactly control-plane-1, worker-1"),
+        "{}",
+        stdout(&out)
+    );
+    let calls = c.k0s_calls();
+    assert!(
+        calls.contains(&"kubectl apply -f -".to_string()),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&"kubectl delete daemonset k0s-vagrant-probe --wait=false".to_string()));
+    assert!(
+        !state(&c).join("applied-manifest").exists(),
+        "the probe is removed"
+    );
+
+    // control-plane-2 loses its taint behind our back: the probe lands there too.
+    std::fs::write(state(&c).join("nodes").join("control-plane-2"), "").unwrap();
+    let out = helper_in(&c, &["health", "--workloads", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let workloads = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "workloads")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        workloads["reason"],
+        "probe pods ran on control-plane-2, which the plan keeps free of workloads"
+    );
+}
