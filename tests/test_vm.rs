@@ -191,7 +191,22 @@ fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
         )
     });
 
-    // 1 controller + 1 worker.
+    // worker-1 alone: the hook sees control-plane-1 missing and skips with one line.
+    let single = t.timed("up worker-1 alone", |t| t.vagrant(&["up", "worker-1"], &[]));
+    ok(&single, "vagrant up worker-1");
+    assert!(
+        String::from_utf8_lossy(&single.stderr).contains(
+            "k0s-vagrant: not deploying: control-plane-1 (not_created) not running; `vagrant up` brings up every machine and deploys"
+        ),
+        "{}",
+        outcome(&single)
+    );
+    assert!(
+        t.runs().is_empty(),
+        "no deploy while a planned machine is missing"
+    );
+
+    // Then all of 1 controller + 1 worker (worker-1 already running): the hook deploys once.
     let up = t.timed("up 1+1 with deploy --until apply", |t| {
         t.vagrant(&["up"], &[])
     });
