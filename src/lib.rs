@@ -59,23 +59,27 @@ fn project(dir: Option<std::path::PathBuf>) -> Project {
     }
 }
 
+/// The plan the current variables give, for the provider Vagrant was asked for (or `provider`).
+fn wanted_plan(invocation: &Invocation, provider: Option<plan::Provider>) -> Result<Plan, Error> {
+    let settings = Settings::from_raw(&RawSettings::from_env())?;
+    let provider = match provider {
+        Some(p) => p,
+        None => vagrant::resolve_provider(
+            invocation,
+            std::env::var("VAGRANT_DEFAULT_PROVIDER").ok().as_deref(),
+        )?,
+    };
+    Ok(Plan::from_settings(
+        &settings,
+        provider,
+        HostFacts::detect(),
+    ))
+}
+
 fn plan(project: &Project, args: &PlanArgs) -> Result<(), Error> {
     let invocation = Invocation::parse(&args.vagrant_args);
     let settings = Settings::from_raw(&RawSettings::from_env());
-    let wanted = settings.clone().map_err(Error::from).and_then(|settings| {
-        let provider = match args.provider {
-            Some(p) => p,
-            None => vagrant::resolve_provider(
-                &invocation,
-                std::env::var("VAGRANT_DEFAULT_PROVIDER").ok().as_deref(),
-            )?,
-        };
-        Ok(Plan::from_settings(
-            &settings,
-            provider,
-            HostFacts::detect(),
-        ))
-    });
+    let wanted = wanted_plan(&invocation, args.provider);
     let resolved = lock::resolve(project, invocation.creates_machines(), wanted)?;
     // Warnings about the settings matter when they shape machines: on `up` or when asked directly.
     if !resolved.from_lock && (invocation.command.is_none() || invocation.creates_machines()) {
@@ -108,20 +112,7 @@ fn print_stdout(text: &str) -> Result<(), Error> {
 
 /// The plan of the existing cluster, else the one the variables give (as `vagrant status` sees it).
 fn current_plan(project: &Project) -> Result<Plan, Error> {
-    let invocation = Invocation::default();
-    let wanted = Settings::from_raw(&RawSettings::from_env())
-        .map_err(Error::from)
-        .and_then(|settings| {
-            let provider = vagrant::resolve_provider(
-                &invocation,
-                std::env::var("VAGRANT_DEFAULT_PROVIDER").ok().as_deref(),
-            )?;
-            Ok(Plan::from_settings(
-                &settings,
-                provider,
-                HostFacts::detect(),
-            ))
-        });
+    let wanted = wanted_plan(&Invocation::default(), None);
     Ok(lock::resolve(project, false, wanted)?.plan)
 }
 
