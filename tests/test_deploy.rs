@@ -142,6 +142,23 @@ fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
     );
     assert_eq!(timings[0]["outcome"], "ok");
 
+    // `k0s-vagrant kubeconfig` prints that file; with --path its location.
+    let printed = helper(&env(&[]))
+        .args(["kubeconfig", "--project-dir"])
+        .arg(c.project.path())
+        .output()
+        .unwrap();
+    assert_eq!(printed.stdout, std::fs::read(&ours).unwrap());
+    let path = helper(&env(&[]))
+        .args(["kubeconfig", "--path", "--project-dir"])
+        .arg(c.project.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&path.stdout),
+        format!("{}\n", ours.display())
+    );
+
     // A second run changes nothing and says so.
     let again = c.deploy(&["--until", "kubeconfig"]);
     assert_eq!(again.status.code(), Some(0), "{}", outcome(&again));
