@@ -23,7 +23,7 @@ module K0sVagrant
 
     def self.finished_up(env, machine, argv)
       LOCK.synchronize do
-        # Vagrant may fire a machine's after-up trigger more than once in one command.
+        # A machine counts once per process, should its trigger ever fire again.
         return if FINISHED.include?(machine.name.to_s)
         FINISHED << machine.name.to_s
         facts = write_facts(env)
