@@ -172,9 +172,11 @@ fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
         .unwrap()
         .to_string();
     let box_secs = build.elapsed().as_secs_f64();
+    // build-box's last line says whether it built or reused the box.
+    let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!(
         "vm tier: box ({}): {box_secs:.1}s",
-        String::from_utf8_lossy(&out.stderr).trim()
+        stderr.lines().last().unwrap_or_default()
     );
 
     let lab = Lab::start("k0sv-vm").expect("start libvirtd in a network namespace");
