@@ -7,8 +7,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-/// One user-facing variable: its name, the lowercase alias the seed documents used, and what is
-/// allowed (for messages).
+/// One user-facing variable: its name and the lowercase alias the seed documents used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Var {
     pub name: &'static str,
