@@ -32,11 +32,16 @@ const HOST_KEYS: &[&str] = &[
     "os",
     "hostname",
     "dataDir",
+    "kubeletRootDir",
     "reset",
+    "useExistingK0s",
+    "k0sInstallPath",
 ];
-const SSH_KEYS: &[&str] = &["address", "user", "port", "keyPath", "bastion"];
+/// rig's SSH config; `options` (extra ssh_config options) is rig v2's (`protocol/ssh/config.go`).
+const SSH_KEYS: &[&str] = &["address", "user", "port", "keyPath", "bastion", "options"];
 const K0S_KEYS: &[&str] = &["version", "versionChannel", "dynamicConfig", "config"];
-const SPEC_KEYS: &[&str] = &["hosts", "k0s"];
+/// k0sctl v0.32 `cluster/spec.go`: `options` holds k0sctl's own tunables (wait, drain, evict).
+const SPEC_KEYS: &[&str] = &["hosts", "k0s", "options"];
 const TOP_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -218,14 +223,14 @@ fn k0s_block(k0s: &Mapping, spec: &Mapping, p: &mut Vec<String>) {
     };
     let api = map_at(cfg, "api");
     let network = map_at(cfg, "network");
-    let controllers = spec
+    let roles: Vec<&str> = spec
         .get("hosts")
         .and_then(Value::as_sequence)
-        .map_or(0, |h| {
-            h.iter()
-                .filter(|h| h.get("role").and_then(Value::as_str) != Some("worker"))
-                .count()
-        });
+        .map_or(&[][..], |s| s.as_slice())
+        .iter()
+        .filter_map(|h| h.get("role").and_then(Value::as_str))
+        .collect();
+    let controllers = roles.iter().filter(|r| **r != "worker").count();
     let needs = |what: &str, min: (u64, u64, u64), p: &mut Vec<String>| {
         if let Some(v) = version.filter(|v| *v < min) {
             p.push(format!(
@@ -260,8 +265,10 @@ fn k0s_block(k0s: &Mapping, spec: &Mapping, p: &mut Vec<String>) {
                 (1, 32, 1),
                 p,
             );
-            if controllers < 2 {
-                p.push("spec.k0s.config: control plane load balancing cannot be used in a single-node cluster".into());
+            // k0s refuses CPLB only in `--single` mode (k0s cmd/controller/controller.go, "if
+            // controllerMode == config.SingleNodeMode"); one controller+worker may have it.
+            if roles.contains(&"single") {
+                p.push("spec.k0s.config: control plane load balancing cannot be used in a single-node cluster (role single); use role controller+worker".into());
             }
             let instances = map_at(cplb, "keepalived")
                 .and_then(|k| k.get("vrrpInstances"))
