@@ -43,7 +43,8 @@ pub enum Command {
     ///
     /// Phases: wait-ssh, preflight, render, apply, wait-ready, taints, kubeconfig, api. Each is
     /// titled and timed; a second run changes nothing. Limits: K0S_VAGRANT_SSH_WAIT (300),
-    /// K0S_VAGRANT_APPLY_TIMEOUT (1800), K0S_VAGRANT_READY_TIMEOUT (600), in seconds.
+    /// K0S_VAGRANT_APPLY_TIMEOUT (1800), K0S_VAGRANT_READY_TIMEOUT (600), K0S_VAGRANT_API_WAIT
+    /// (60), in seconds.
     Deploy(DeployArgs),
     /// One table of the running cluster: per node SSH, k0s service, role and version, Node Ready,
     /// taints and workloads; etcd members, the API from this host, the kubeconfig.
@@ -57,7 +58,8 @@ pub enum Command {
     Health(HealthArgs),
     /// Failure drill: take one node down on purpose, see what still works, restore it.
     Drill(DrillArgs),
-    /// Print the cluster's kubeconfig (or, with --path, where it is).
+    /// Print the cluster's kubeconfig (or, with --path, where it is), or point it at another
+    /// controller (--server).
     Kubeconfig(KubeconfigArgs),
     /// Remove what this cluster generated once none of its machines is left (after `vagrant destroy`).
     ///
@@ -154,6 +156,15 @@ pub struct KubeconfigArgs {
     /// Print the path instead of the contents.
     #[arg(long)]
     pub path: bool,
+
+    /// Point the kubeconfig's server at this controller (e.g. control-plane-2): rewrites
+    /// .vagrant/k0s/kubeconfig and the merged context k0s-<CLUSTER_NAME>.
+    ///
+    /// For a cluster without one shared API address (Tart with 2-3 controllers: no virtual IP is
+    /// possible there), after the controller it points at is lost. Named like the kubeconfig
+    /// field it rewrites (`server`); it takes a node name, whose address comes from the inventory.
+    #[arg(long, value_name = "NODE", conflicts_with = "path")]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -168,6 +179,11 @@ pub struct PlanArgs {
     /// macOS and libvirt elsewhere.
     #[arg(long, value_enum)]
     pub provider: Option<crate::plan::Provider>,
+
+    /// The Vagrant version evaluating the Vagrantfile (it passes `Vagrant::VERSION`): decides
+    /// whether the default libvirt box can be picked by architecture.
+    #[arg(long, value_name = "VERSION")]
+    pub vagrant_version: Option<String>,
 
     /// The Vagrant command line (the Vagrantfile passes its ARGV here): `vagrant up` may write
     /// the plan lock, every other command reads it.

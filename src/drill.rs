@@ -117,6 +117,8 @@ impl Drill<'_> {
         let out = Command::new("vagrant")
             .args(args)
             .arg(node)
+            // The post-up hook would otherwise run a whole deploy inside the restore window.
+            .env(crate::deploy::SKIP_DEPLOY_VAR, "1")
             .current_dir(self.project_root)
             .output()
             .map_err(|e| DrillError::Action {

@@ -39,6 +39,8 @@ pub enum Error {
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]
+    Host(#[from] crate::host::HostError),
+    #[error(transparent)]
     Lock(#[from] LockError),
     #[error(transparent)]
     Inventory(#[from] InventoryError),
@@ -97,13 +99,13 @@ impl Error {
             | Error::NoKubeconfig { .. } => 2,
             Error::Lock(LockError::Write { .. }) => 1,
             Error::Lock(_) => 2,
-            Error::Kubeconfig(KubeconfigError::Parse { .. }) => 2,
-            Error::K0sctl(
-                K0sctlError::NotFound { .. }
-                | K0sctlError::TooOld { .. }
-                | K0sctlError::NoVersion { .. },
-            ) => 3,
-            Error::K0sctl(_) | Error::Ssh(_) | Error::Cluster(_) | Error::NotConnected => 4,
+            Error::Kubeconfig(
+                KubeconfigError::Parse { .. } | KubeconfigError::NotAController { .. },
+            ) => 2,
+            Error::Host(crate::host::HostError::K0sctl(e)) | Error::K0sctl(e) => k0sctl_code(e),
+            // The host lacks what the cluster needs (a newer Vagrant, KVM): a missing tool.
+            Error::Host(_) => 3,
+            Error::Ssh(_) | Error::Cluster(_) | Error::NotConnected => 4,
             Error::Phase { source, .. } => source.exit_code(),
             Error::Unhealthy { .. } => 1,
             Error::Drill(DrillError::UnknownNode { .. } | DrillError::BreaksQuorum { .. }) => 2,
@@ -114,5 +116,15 @@ impl Error {
             | Error::State { .. }
             | Error::Output { .. } => 1,
         }
+    }
+}
+
+/// 3 when k0sctl is missing or unusable, 4 when it ran and failed.
+fn k0sctl_code(e: &K0sctlError) -> u8 {
+    match e {
+        K0sctlError::NotFound { .. }
+        | K0sctlError::TooOld { .. }
+        | K0sctlError::NoVersion { .. } => 3,
+        _ => 4,
     }
 }

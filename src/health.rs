@@ -3,7 +3,9 @@
 //! objects and etcd, and whether the API answers from the host. Every probe runs in parallel with
 //! its own timeout, so a node that stops answering fails its checks in bounded time.
 
-use std::path::PathBuf;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -103,11 +105,31 @@ struct Probe {
 
 type ClusterViews = (Result<NodeList, String>, Result<EtcdMembers, String>);
 
-fn cluster_script(k0s: &str) -> String {
-    format!("sudo {k0s} kubectl get nodes -o json 2>&1; echo \"--- $?\"; sudo {k0s} etcd member-list 2>&1; echo \"--- $?\"")
+/// One command of a probe script, its stderr kept apart from its stdout: stdout, then
+/// `--- <exit code>`, then its stderr with every line prefixed `! ` (so it can never pass for a
+/// marker), then `---`. The JSON of `k0s etcd member-list` must not meet stderr: k0s builds its
+/// etcd client without a logger (k0sproject/k0s `pkg/etcd/client.go`), so clientv3 may log JSON
+/// warnings there. POSIX sh only: the node's login shell may be dash. `$e` is set by [`script`].
+fn section(command: &str) -> String {
+    format!("{command} 2>\"$e\"; r=$?; printf '\\n--- %s\\n' \"$r\"; awk '{{print \"! \" $0}}' \"$e\"; echo ---")
 }
 
-fn cluster_views(parts: &[(String, i32)]) -> ClusterViews {
+/// A probe script: one temporary file takes each command's stderr in turn.
+fn script(sections: &[String]) -> String {
+    format!(
+        "e=$(mktemp 2>/dev/null) || e=/tmp/k0s-vagrant-probe.$$; {}; rm -f \"$e\"",
+        sections.join("; ")
+    )
+}
+
+fn cluster_sections(k0s: &str) -> [String; 2] {
+    [
+        section(&format!("sudo {k0s} kubectl get nodes -o json")),
+        section(&format!("sudo {k0s} etcd member-list")),
+    ]
+}
+
+fn cluster_views(parts: &[Section]) -> ClusterViews {
     (
         section_ok(parts.first()).and_then(|json| parse_nodes(&json).map_err(|e| e.to_string())),
         section_ok(parts.get(1)).and_then(|json| parse_etcd_members(&json)),
@@ -124,7 +146,7 @@ fn ask_controller(
     let out = connect(&node.name, &node.ssh, kh, &limits.connect)
         .map_err(|e| e.to_string())
         .and_then(|s| {
-            s.exec(&cluster_script(&node.k0s_binary), limits.command)
+            s.exec(&script(&cluster_sections(&node.k0s_binary)), limits.command)
                 .map_err(|e| e.to_string())
         });
     match out {
@@ -133,33 +155,63 @@ fn ask_controller(
     }
 }
 
-/// One round trip per node: every probe in one script, each section closed by `--- <exit code>`;
-/// the TCP probes to the other nodes run side by side.
+/// One round trip per node: every probe in one script, each in its own [`section`]; the TCP
+/// probes to the other nodes run side by side.
 fn probe_script(k0s: &str, role: Role, others: &[String], with_cluster: bool) -> String {
     let targets = others.join(" ");
-    let mut script = format!(
-        "systemctl is-active {}; echo \"--- $?\"; sudo {k0s} status -o json 2>&1; echo \"--- $?\"; \
-         for a in {targets}; do (timeout 3 bash -c \"exec 3<>/dev/tcp/$a/22\" 2>/dev/null && echo \"$a ok\" || echo \"$a fail\") & done; \
-         wait; echo \"--- 0\"",
-        service_name(role)
-    );
+    let mut parts = vec![
+        section(&format!("systemctl is-active {}", service_name(role))),
+        section(&format!("sudo {k0s} status -o json")),
+        section(&format!(
+            "{{ for a in {targets}; do (timeout 3 bash -c \"exec 3<>/dev/tcp/$a/22\" 2>/dev/null && echo \"$a ok\" || echo \"$a fail\") & done; wait; }}"
+        )),
+    ];
     if with_cluster {
-        script.push_str("; ");
-        script.push_str(&cluster_script(k0s));
+        parts.extend(cluster_sections(k0s));
     }
-    script
+    script(&parts)
 }
 
-/// The sections of a probe script's output: (text, exit code).
-fn sections(out: &str) -> Vec<(String, i32)> {
-    let mut result = Vec::new();
+/// What one command of a probe script printed, and its exit code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Section {
+    stdout: String,
+    code: i32,
+    stderr: String,
+}
+
+/// The sections of a probe script's output (see [`section`]).
+fn sections(out: &str) -> Vec<Section> {
+    let mut result: Vec<Section> = Vec::new();
     let mut text = String::new();
+    // After `--- <code>`, until `---`: the stderr of the section just closed.
+    let mut in_stderr = false;
     for line in out.lines() {
+        if in_stderr {
+            if let Some(err) = line.strip_prefix("! ").or((line == "!").then_some("")) {
+                if let Some(last) = result.last_mut() {
+                    last.stderr.push_str(err);
+                    last.stderr.push('\n');
+                }
+                continue;
+            }
+            in_stderr = false;
+            if line == "---" {
+                continue;
+            }
+        }
         match line
             .strip_prefix("--- ")
             .and_then(|rc| rc.trim().parse::<i32>().ok())
         {
-            Some(rc) => result.push((std::mem::take(&mut text), rc)),
+            Some(code) => {
+                result.push(Section {
+                    stdout: std::mem::take(&mut text),
+                    code,
+                    stderr: String::new(),
+                });
+                in_stderr = true;
+            }
             None => {
                 text.push_str(line);
                 text.push('\n');
@@ -169,15 +221,32 @@ fn sections(out: &str) -> Vec<(String, i32)> {
     result
 }
 
-/// A section's text on success. JSON sections start at their first `{`: `sudo` may print a
-/// warning before (e.g. when the hostname does not resolve).
-fn section_ok(section: Option<&(String, i32)>) -> Result<String, String> {
+/// A section's stdout on success (its stderr is ignored then: warnings only). On failure the
+/// reason is the tail of its stderr, else of its stdout; etcd client log lines (JSON with a
+/// `level`) are left out of it when the command said anything else.
+fn section_ok(section: Option<&Section>) -> Result<String, String> {
     match section {
-        Some((text, 0)) => Ok(text
-            .find('{')
-            .map_or(text.as_str(), |i| &text[i..])
-            .to_string()),
-        Some((text, rc)) => Err(format!("exit code {rc}: {}", crate::ssh::tail(text, 2))),
+        Some(s) if s.code == 0 => Ok(s.stdout.clone()),
+        Some(s) => {
+            let plain: String = s
+                .stderr
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("{\"level\":"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let said = if !plain.trim().is_empty() {
+                &plain
+            } else if !s.stderr.trim().is_empty() {
+                &s.stderr
+            } else {
+                &s.stdout
+            };
+            Err(format!(
+                "exit code {}: {}",
+                s.code,
+                crate::ssh::tail(said, 2)
+            ))
+        }
         None => Err("no answer".to_string()),
     }
 }
@@ -210,8 +279,8 @@ fn probe_node(
     };
     let parts = sections(&out);
     let service = match parts.first() {
-        Some((state, 0)) => Ok(state.trim().to_string()),
-        Some((state, _)) => Err(format!("{} is {}", service_name(role), state.trim())),
+        Some(s) if s.code == 0 => Ok(s.stdout.trim().to_string()),
+        Some(s) => Err(format!("{} is {}", service_name(role), s.stdout.trim())),
         None => Err("no answer".to_string()),
     };
     let k0s = section_ok(parts.get(1)).and_then(|json| parse_k0s_status(&json));
@@ -487,4 +556,154 @@ pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
             report.api.clone().unwrap_or_default(),
         ),
     ]
+}
+
+/// How the API answered at one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiAnswer {
+    /// `kubectl get --raw /readyz` said this.
+    Readyz(String),
+    /// No kubectl on this host: the port at least accepts connections.
+    PortOpen,
+}
+
+/// Asks the API at `server` (`https://ADDR:6443`) for `/readyz` with the kubeconfig's credentials.
+/// `--server` overrides only the address: TLS is still verified against the kubeconfig's CA, and
+/// every controller's address is in the API certificate (k0sctl adds each controller's address and
+/// privateAddress to `spec.api.sans`: k0sproject/k0sctl `phase/configure_k0s.go`, Prepare).
+pub fn readyz(kubeconfig: &Path, server: &str) -> Result<ApiAnswer, String> {
+    let kubectl = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--server")
+        .arg(server)
+        .args(["--request-timeout=10s", "get", "--raw", "/readyz"])
+        .output();
+    match kubectl {
+        Ok(out) if out.status.success() => Ok(ApiAnswer::Readyz(
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        )),
+        Ok(out) => Err(crate::ssh::tail(&String::from_utf8_lossy(&out.stderr), 2)),
+        // No kubectl here: at least the port must answer.
+        Err(_) => {
+            let hostport = server.trim_start_matches("https://");
+            let addr: SocketAddr = hostport
+                .parse()
+                .map_err(|_| format!("{hostport} is not an address"))?;
+            TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+                .map_err(|e| e.to_string())?;
+            Ok(ApiAnswer::PortOpen)
+        }
+    }
+}
+
+/// The `api` check from this host. Where the plan has one shared API address (one controller, or
+/// the virtual IP on libvirt) that address is asked. Without one (Tart: softnet lets a VM send only
+/// from its DHCP address, so no VIP can exist: cirruslabs/tart `Sources/tart/Commands/Run.swift`)
+/// every controller is asked in plan order until one answers, and the answer names it.
+pub fn api_check(plan: &Plan, inventory: &Inventory, kubeconfig: &Path) -> Result<String, String> {
+    if !kubeconfig.exists() {
+        return Err(format!("no kubeconfig at {}", kubeconfig.display()));
+    }
+    if plan.cluster.api_address.is_some() {
+        let server = crate::deploy::api_server(plan, inventory);
+        return crate::deploy::api_answers(kubeconfig, &server);
+    }
+    let mut missed = Vec::new();
+    for controller in plan.nodes.iter().filter(|n| n.role == Role::Controller) {
+        let Some(node) = inventory.node(&controller.name) else {
+            missed.push(format!("{} is not in the inventory", controller.name));
+            continue;
+        };
+        let server = format!("https://{}:6443", node.address);
+        match readyz(kubeconfig, &server) {
+            Ok(answer) => {
+                let said = match answer {
+                    ApiAnswer::Readyz(body) => format!("/readyz {body}"),
+                    ApiAnswer::PortOpen => {
+                        "port 6443 accepts connections (install kubectl for a full check)".into()
+                    }
+                };
+                let mut line = format!("{} ({}): {said}", node.name, node.address);
+                for m in &missed {
+                    line.push_str("; ");
+                    line.push_str(m);
+                }
+                return Ok(line);
+            }
+            Err(reason) => {
+                tracing::debug!(node = %node.name, %reason, "API does not answer");
+                missed.push(format!("{} did not answer: {reason}", node.name));
+            }
+        }
+    }
+    Err(if missed.is_empty() {
+        "no controller in the plan".to_string()
+    } else {
+        missed.join("; ")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The section protocol run by a real POSIX shell (dash, the login shell of the nodes).
+    #[test]
+    fn sections_keep_stderr_apart_from_json_under_dash() {
+        let warn =
+            r#"{"level":"warn","logger":"etcd-client","msg":"retrying of unary invoker failed"}"#;
+        let probe = script(&[
+            section(&format!(
+                "( echo '{warn}' >&2; echo '{{\"members\":{{\"control-plane-1\":\"https://10.0.0.10:2380\"}}}}'; echo '{warn}' >&2 )"
+            )),
+            section(&format!(
+                "( echo partial; echo '{warn}' >&2; echo 'Error: etcdserver: request timed out' >&2; exit 3 )"
+            )),
+            section("printf 'no newline'"),
+            section("( echo '--- 0' >&2; exit 1 )"),
+        ]);
+        let out = Command::new("dash")
+            .args(["-c", &probe])
+            .output()
+            .expect("dash runs");
+        let parts = sections(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(parts.len(), 4, "{parts:?}");
+        let members = section_ok(parts.first()).and_then(|j| parse_etcd_members(&j));
+        assert_eq!(
+            members.map(|m| m.members.len()),
+            Ok(1),
+            "stderr stays out of the JSON"
+        );
+        assert_eq!(
+            section_ok(parts.get(1)),
+            Err("exit code 3: Error: etcdserver: request timed out".to_string())
+        );
+        assert_eq!(parts[2].stdout.trim(), "no newline");
+        // A stderr line that looks like a marker is still stderr.
+        assert_eq!(
+            section_ok(parts.get(3)),
+            Err("exit code 1: --- 0".to_string())
+        );
+    }
+
+    /// The whole probe script is POSIX sh: dash parses it (`-n`: without running it).
+    #[test]
+    fn probe_script_parses_under_dash() {
+        let probe = probe_script(
+            "/usr/local/bin/k0s",
+            Role::Controller,
+            &["10.0.0.11".into(), "10.0.0.20".into()],
+            true,
+        );
+        let out = Command::new("dash")
+            .args(["-n", "-c", &probe])
+            .output()
+            .expect("dash runs");
+        assert!(
+            out.status.success(),
+            "{}\n{probe}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{Plan, Provider};
+use crate::plan::{Plan, Provider, Role};
 use crate::state::write_atomic;
 
 /// What the Vagrantfile knows about the machines right after `vagrant up`, passed as JSON.
@@ -19,6 +19,9 @@ pub struct VagrantFacts {
 pub struct MachineFacts {
     pub name: String,
     pub provider: Option<String>,
+    /// Vagrant's machine id; a new one means the machine was recreated.
+    #[serde(default)]
+    pub id: Option<String>,
     /// Vagrant's state id: `running`, `not_created`, `shutoff`, `stopped`, ...
     pub state: String,
     /// Its `vagrant up` finished in the Vagrant process that wrote the facts.
@@ -55,6 +58,9 @@ pub struct InventoryNode {
     /// Where k0s lives on the node (k0sctl's default install path).
     #[serde(default = "default_k0s_binary")]
     pub k0s_binary: String,
+    /// Vagrant's id of the machine this entry describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_id: Option<String>,
 }
 
 fn default_k0s_binary() -> String {
@@ -89,6 +95,13 @@ pub enum InventoryError {
     NoSsh { node: String },
     #[error("{node}: SSH host '{host}' from Vagrant is not an IPv4 address, so it cannot be the node address on Tart")]
     BadAddress { node: String, host: String },
+    #[error("{node} came back on {now}, but the cluster knows it as {was}: k0s keeps a node's address (etcd peer URL, kubelet --node-ip) and cannot follow a change; {fix}")]
+    AddressChanged {
+        node: String,
+        was: Ipv4Addr,
+        now: Ipv4Addr,
+        fix: String,
+    },
     #[error("write inventory {path}")]
     Write {
         path: PathBuf,
@@ -122,9 +135,13 @@ impl Inventory {
     }
 
     /// The inventory for `plan` from Vagrant's facts, or which planned machines are not running.
+    /// A machine of `previous` (the last inventory) that was not recreated must keep its address:
+    /// Tart's softnet cuts DHCP leases to 600 s (cirruslabs/tart `Sources/tart/Commands/Run.swift`),
+    /// so a halted VM can come back on another one, and k0sctl would push that into etcd.
     pub fn from_facts(
         plan: &Plan,
         facts: &VagrantFacts,
+        previous: Option<&Inventory>,
     ) -> Result<Result<Inventory, NotAllRunning>, InventoryError> {
         let find = |name: &str| facts.machines.iter().find(|m| m.name == name);
         let not_running: Vec<(String, String)> = plan
@@ -153,6 +170,27 @@ impl Inventory {
                     host: ssh.host.clone(),
                 })?,
             };
+            let machine_id = find(&node.name).and_then(|m| m.id.clone());
+            if let Some(old) = previous.and_then(|p| p.node(&node.name)) {
+                let recreated = old.machine_id.is_some() && old.machine_id != machine_id;
+                if old.address != address && !recreated {
+                    return Err(InventoryError::AddressChanged {
+                        node: node.name.clone(),
+                        was: old.address,
+                        now: address,
+                        fix: match node.role {
+                            Role::Worker => format!(
+                                "recreate it: `vagrant destroy -f {0}`, then `vagrant up`",
+                                node.name
+                            ),
+                            Role::Controller => {
+                                "recreate the cluster: `vagrant destroy -f`, then `vagrant up`"
+                                    .to_string()
+                            }
+                        },
+                    });
+                }
+            }
             nodes.push(InventoryNode {
                 name: node.name.clone(),
                 address,
@@ -164,6 +202,7 @@ impl Inventory {
                 },
                 interface: None,
                 k0s_binary: default_k0s_binary(),
+                machine_id,
             });
         }
         Ok(Ok(Inventory {
@@ -202,5 +241,74 @@ impl Inventory {
 
     pub fn node(&self, name: &str) -> Option<&InventoryNode> {
         self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostFacts;
+    use crate::settings::{RawSettings, Settings};
+
+    fn tart_plan() -> Plan {
+        let settings = Settings::from_raw(&RawSettings::from_lookup(|_| None)).unwrap();
+        Plan::from_settings(&settings, Provider::Tart, &HostFacts::x86_64(false))
+    }
+
+    /// Tart's view after `up`: every node running, reached on its DHCP address.
+    fn facts(worker_address: &str, worker_id: &str) -> VagrantFacts {
+        let machine = |name: &str, host: &str, id: &str| MachineFacts {
+            name: name.to_string(),
+            provider: Some("tart".to_string()),
+            id: Some(id.to_string()),
+            state: "running".to_string(),
+            finished: true,
+            ssh: Some(VagrantSsh {
+                host: host.to_string(),
+                port: 22,
+                username: "admin".to_string(),
+                private_key_path: PathBuf::from("/k"),
+            }),
+        };
+        VagrantFacts {
+            machines: vec![
+                machine("control-plane-1", "192.168.64.10", "k0s-control-plane-1"),
+                machine("worker-1", worker_address, worker_id),
+            ],
+        }
+    }
+
+    fn inventory(f: &VagrantFacts, previous: Option<&Inventory>) -> Result<Inventory, String> {
+        match Inventory::from_facts(&tart_plan(), f, previous) {
+            Ok(Ok(inventory)) => Ok(inventory),
+            Ok(Err(not_running)) => panic!("{not_running:?}"),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_node_that_came_back_on_another_address_is_refused() {
+        let first = inventory(&facts("192.168.64.11", "vm-a"), None).unwrap();
+        // Same machine, same address: fine.
+        inventory(&facts("192.168.64.11", "vm-a"), Some(&first)).unwrap();
+        // Same machine, new lease: one line with both addresses and the fix.
+        assert_eq!(
+            inventory(&facts("192.168.64.23", "vm-a"), Some(&first)).unwrap_err(),
+            "worker-1 came back on 192.168.64.23, but the cluster knows it as 192.168.64.11: k0s keeps a node's address (etcd peer URL, kubelet --node-ip) and cannot follow a change; recreate it: `vagrant destroy -f worker-1`, then `vagrant up`"
+        );
+        // A recreated machine (new Vagrant id) may have any address.
+        inventory(&facts("192.168.64.23", "vm-b"), Some(&first)).unwrap();
+    }
+
+    #[test]
+    fn a_controller_that_moved_asks_for_the_whole_cluster() {
+        let first = inventory(&facts("192.168.64.11", "vm-a"), None).unwrap();
+        let mut moved = facts("192.168.64.11", "vm-a");
+        moved.machines[0].ssh.as_mut().unwrap().host = "192.168.64.30".to_string();
+        let err = inventory(&moved, Some(&first)).unwrap_err();
+        assert!(
+            err.ends_with("recreate the cluster: `vagrant destroy -f`, then `vagrant up`"),
+            "{err}"
+        );
     }
 }

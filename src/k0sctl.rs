@@ -83,14 +83,23 @@ impl K0sctl {
             })?;
         match parse_version(&version) {
             Some(v) if v >= MIN_K0SCTL => Ok(K0sctl { path, version }),
-            Some(_) => Err(K0sctlError::TooOld {
+            Some(v) if v != (0, 0, 0) => Err(K0sctlError::TooOld {
                 path,
                 found: version,
             }),
-            None => Err(K0sctlError::NoVersion {
-                path,
-                output: version,
-            }),
+            // A build from source without a release tag prints what carlmjohnson/versioninfo finds
+            // (k0sctl version/version.go): `(devel)`, or a Go pseudo-version `v0.0.0-<time>-<commit>`;
+            // release builds get the tag through the Makefile's ldflags.
+            _ => {
+                eprintln!(
+                    "k0s-vagrant: warning: {} says version '{version}', which is not a release; going on as if it were v{}.{}.{} or newer",
+                    path.display(),
+                    MIN_K0SCTL.0,
+                    MIN_K0SCTL.1,
+                    MIN_K0SCTL.2
+                );
+                Ok(K0sctl { path, version })
+            }
         }
     }
 

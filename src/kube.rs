@@ -222,6 +222,12 @@ pub enum KubeconfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{node} {why}; point the kubeconfig at a controller: {controllers}")]
+    NotAController {
+        node: String,
+        why: &'static str,
+        controllers: String,
+    },
 }
 
 /// The user's kubeconfig: the first path of KUBECONFIG, else ~/.kube/config.
@@ -426,4 +432,58 @@ pub fn standalone(ours: &str, name: &str, server: &str) -> Result<String, Kubeco
     );
     doc.insert("current-context".into(), name.into());
     Ok(serde_yaml::to_string(&Value::Mapping(doc)).expect("YAML value serializes"))
+}
+
+/// Points the cluster `name` (else the first cluster) of the kubeconfig `text` (read from `path`)
+/// at `server`. Returns the new text and the server it had.
+pub fn set_server(
+    path: &Path,
+    text: &str,
+    name: &str,
+    server: &str,
+) -> Result<(String, Option<String>), KubeconfigError> {
+    let mut doc: Value = serde_yaml::from_str(text).map_err(|e| KubeconfigError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let clusters = doc
+        .get_mut("clusters")
+        .and_then(Value::as_sequence_mut)
+        .ok_or(KubeconfigError::Incomplete { what: "cluster" })?;
+    let index = clusters
+        .iter()
+        .position(|c| c.get("name").and_then(Value::as_str) == Some(name))
+        .unwrap_or(0);
+    let cluster = clusters
+        .get_mut(index)
+        .and_then(|c| c.get_mut("cluster"))
+        .and_then(Value::as_mapping_mut)
+        .ok_or(KubeconfigError::Incomplete { what: "cluster" })?;
+    let old = cluster
+        .insert("server".into(), server.into())
+        .and_then(|v| v.as_str().map(String::from));
+    Ok((
+        serde_yaml::to_string(&doc).expect("YAML value serializes"),
+        old,
+    ))
+}
+
+/// Merges `ours` into `target` as [`merge`] does, after recording in `record` where and under which
+/// name, so that the cleanup after `vagrant destroy` removes exactly this entry.
+pub fn merge_recorded(
+    record: &Path,
+    target: &Path,
+    ours: &str,
+    name: &str,
+) -> Result<Merged, KubeconfigError> {
+    write_atomic(
+        record,
+        format!("{}\n{name}\n", target.display()).as_bytes(),
+        None,
+    )
+    .map_err(|source| KubeconfigError::Write {
+        path: record.to_path_buf(),
+        source,
+    })?;
+    merge(target, ours, name)
 }

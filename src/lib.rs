@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod drill;
 pub mod error;
 pub mod health;
+pub mod host;
 pub mod inventory;
 pub mod k0sctl;
 pub mod kube;
@@ -28,8 +29,9 @@ use cli::{
     Cli, Command, DeployArgs, DrillAction, DrillArgs, HealthArgs, KubeconfigArgs, PlanArgs,
     PlanFormat, RenderArgs, StatusArgs,
 };
+use host::HostFacts;
 use inventory::{Inventory, VagrantFacts};
-use plan::{HostFacts, Plan};
+use plan::Plan;
 use settings::{HostResources, RawSettings, Settings};
 use vagrant::{Invocation, Project};
 
@@ -60,7 +62,11 @@ fn project(dir: Option<std::path::PathBuf>) -> Project {
 }
 
 /// The plan the current variables give, for the provider Vagrant was asked for (or `provider`).
-fn wanted_plan(invocation: &Invocation, provider: Option<plan::Provider>) -> Result<Plan, Error> {
+fn wanted_plan(
+    invocation: &Invocation,
+    provider: Option<plan::Provider>,
+    host: &HostFacts,
+) -> Result<Plan, Error> {
     let settings = Settings::from_raw(&RawSettings::from_env())?;
     let provider = match provider {
         Some(p) => p,
@@ -69,17 +75,24 @@ fn wanted_plan(invocation: &Invocation, provider: Option<plan::Provider>) -> Res
             std::env::var("VAGRANT_DEFAULT_PROVIDER").ok().as_deref(),
         )?,
     };
-    Ok(Plan::from_settings(
-        &settings,
-        provider,
-        HostFacts::detect(),
-    ))
+    Ok(Plan::from_settings(&settings, provider, host))
 }
 
 fn plan(project: &Project, args: &PlanArgs) -> Result<(), Error> {
     let invocation = Invocation::parse(&args.vagrant_args);
     let settings = Settings::from_raw(&RawSettings::from_env());
-    let wanted = wanted_plan(&invocation, args.provider);
+    let vagrant_version = args
+        .vagrant_version
+        .as_deref()
+        .and_then(host::parse_version);
+    let host = HostFacts::detect(vagrant_version);
+    let wanted = wanted_plan(&invocation, args.provider, &host);
+    // What `vagrant up` needs from this host, before any machine exists.
+    if invocation.creates_machines() {
+        if let Ok(wanted) = &wanted {
+            host::check_for_up(wanted, &host)?;
+        }
+    }
     let resolved = lock::resolve(project, invocation.creates_machines(), wanted)?;
     // Warnings about the settings matter when they shape machines: on `up` or when asked directly.
     if !resolved.from_lock && (invocation.command.is_none() || invocation.creates_machines()) {
@@ -112,7 +125,7 @@ fn print_stdout(text: &str) -> Result<(), Error> {
 
 /// The plan of the existing cluster, else the one the variables give (as `vagrant status` sees it).
 fn current_plan(project: &Project) -> Result<Plan, Error> {
-    let wanted = wanted_plan(&Invocation::default(), None);
+    let wanted = wanted_plan(&Invocation::default(), None, &HostFacts::detect(None));
     Ok(lock::resolve(project, false, wanted)?.plan)
 }
 
@@ -157,6 +170,13 @@ fn merge_setting() -> Result<bool, Error> {
 }
 
 fn deploy(project: &Project, args: &DeployArgs) -> Result<(), Error> {
+    if args.facts.is_some() && std::env::var(deploy::SKIP_DEPLOY_VAR).is_ok_and(|v| v == "1") {
+        eprintln!(
+            "k0s-vagrant: not deploying: {}=1 (set by `k0s-vagrant drill`)",
+            deploy::SKIP_DEPLOY_VAR
+        );
+        return Ok(());
+    }
     let state_dir = project.state_dir();
     std::fs::create_dir_all(&state_dir).map_err(|source| Error::State {
         path: state_dir.clone(),
@@ -223,7 +243,8 @@ fn inventory_for_deploy(
         tracing::debug!(?pending, "not deploying yet");
         return Ok(None);
     }
-    match Inventory::from_facts(plan, &facts)? {
+    let previous = Inventory::read(state_dir).ok();
+    match Inventory::from_facts(plan, &facts, previous.as_ref())? {
         Ok(inventory) => {
             inventory.write(state_dir)?;
             Ok(Some(inventory))
@@ -245,6 +266,9 @@ fn inventory_for_deploy(
 
 fn kubeconfig(project: &Project, args: &KubeconfigArgs) -> Result<(), Error> {
     let path = project.state_dir().join("kubeconfig");
+    if let Some(node) = &args.server {
+        return kubeconfig_server(project, &path, node);
+    }
     if !path.exists() {
         return Err(Error::NoKubeconfig { path });
     }
@@ -253,6 +277,100 @@ fn kubeconfig(project: &Project, args: &KubeconfigArgs) -> Result<(), Error> {
     }
     let text = std::fs::read_to_string(&path).map_err(|source| Error::State { path, source })?;
     print_stdout(&text)
+}
+
+/// `kubeconfig --server NODE`: points the cluster's kubeconfig, and the context the deploy merged
+/// into the user's, at one controller. Without a shared API address (Tart) this is how the user
+/// moves off a lost control-plane-1; the new address is in the API certificate (k0sctl adds every
+/// controller's addresses to the SANs: k0sproject/k0sctl `phase/configure_k0s.go`).
+fn kubeconfig_server(project: &Project, path: &std::path::Path, node: &str) -> Result<(), Error> {
+    let running = Running::load(project)?;
+    let controllers: Vec<&str> = running
+        .plan
+        .nodes
+        .iter()
+        .filter(|n| n.role == plan::Role::Controller)
+        .map(|n| n.name.as_str())
+        .collect();
+    let refuse = |why: &'static str| kube::KubeconfigError::NotAController {
+        node: node.to_string(),
+        why,
+        controllers: controllers.join(", "),
+    };
+    match running.plan.node(node) {
+        None => return Err(refuse("is not a node of this cluster").into()),
+        Some(n) if n.role != plan::Role::Controller => {
+            return Err(refuse("is a worker, and the API runs on the controllers").into())
+        }
+        Some(_) => {}
+    }
+    let address = running
+        .inventory
+        .node(node)
+        .ok_or_else(|| refuse("is not in the inventory yet (run `vagrant up`)"))?
+        .address;
+    if !path.exists() {
+        return Err(Error::NoKubeconfig {
+            path: path.to_path_buf(),
+        });
+    }
+    let server = format!("https://{address}:6443");
+    let name = format!("k0s-{}", running.plan.cluster.name);
+    let text = std::fs::read_to_string(path).map_err(|source| kube::KubeconfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let (ours, old) = kube::set_server(path, &text, &name, &server)?;
+    let mut out = String::new();
+    if old.as_deref() == Some(server.as_str()) {
+        out.push_str(&format!(
+            "{}: server is already {server} ({node})\n",
+            path.display()
+        ));
+    } else {
+        state::write_atomic(path, ours.as_bytes(), Some(0o600)).map_err(|source| Error::State {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        out.push_str(&format!(
+            "{}: server {} -> {server} ({node})\n",
+            path.display(),
+            old.as_deref().unwrap_or("(none)")
+        ));
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let target =
+        kube::user_kubeconfig_path(std::env::var("KUBECONFIG").ok().as_deref(), home.as_deref());
+    match (merge_setting()?, target) {
+        (false, _) => {
+            out.push_str("not merged into your kubeconfig (K0S_KUBECONFIG_MERGE=false)\n")
+        }
+        (true, None) => out.push_str("not merged: neither KUBECONFIG nor HOME is set\n"),
+        (true, Some(target)) => {
+            let record = project.state_dir().join("kubeconfig-merged");
+            match kube::merge_recorded(&record, &target, &ours, &name)? {
+                kube::Merged::Unchanged => out.push_str(&format!(
+                    "{}: context {name} already points at {server}\n",
+                    target.display()
+                )),
+                kube::Merged::Written { backup } => out.push_str(&format!(
+                    "{}: context {name} now points at {server}{}\n",
+                    target.display(),
+                    backup
+                        .map(|b| format!(" (backup {})", b.display()))
+                        .unwrap_or_default()
+                )),
+            }
+        }
+    }
+    // Say whether it answers; a controller that is down now may be the one being brought back.
+    match deploy::api_answers(path, &server) {
+        Ok(said) => out.push_str(&format!("{node} answers: {said}\n")),
+        Err(reason) => out.push_str(&format!(
+            "warning: {node} does not answer now ({reason}); `k0s-vagrant health` shows which controller does\n"
+        )),
+    }
+    print_stdout(&out)
 }
 
 /// After `vagrant destroy`: all gone -> remove our state and kubeconfig entries; some left ->
@@ -265,18 +383,22 @@ fn cleanup(project: &Project) -> Result<(), Error> {
         .as_ref()
         .is_some_and(|p| p.nodes.iter().any(|n| existing.contains(&n.name)));
     if any_left {
-        if let Ok(inventory) = Inventory::read(&state_dir) {
-            let gone: Vec<(String, u16)> = inventory
-                .nodes
-                .iter()
-                .filter(|n| !existing.contains(&n.name))
-                .map(|n| (n.ssh.host.clone(), n.ssh.port))
-                .collect();
-            let known_hosts = ssh::KnownHosts::new(state_dir.join("known_hosts"));
-            known_hosts.forget(&gone).map_err(|source| Error::State {
-                path: known_hosts.path().to_path_buf(),
-                source,
-            })?;
+        // A destroyed machine takes its pinned key and its inventory entry along: a recreated one
+        // has a new key and may come back on another address (or on one another machine had).
+        let gone: Vec<String> = plan
+            .iter()
+            .flat_map(|p| &p.nodes)
+            .filter(|n| !existing.contains(&n.name))
+            .map(|n| n.name.clone())
+            .collect();
+        let known_hosts = ssh::KnownHosts::new(state_dir.join("known_hosts"));
+        known_hosts.forget(&gone).map_err(|source| Error::State {
+            path: known_hosts.path().to_path_buf(),
+            source,
+        })?;
+        if let Ok(mut inventory) = Inventory::read(&state_dir) {
+            inventory.nodes.retain(|n| existing.contains(&n.name));
+            inventory.write(&state_dir)?;
         }
         return Ok(());
     }
@@ -308,7 +430,6 @@ struct Running {
     inventory: Inventory,
     known_hosts: ssh::KnownHosts,
     kubeconfig: std::path::PathBuf,
-    server: String,
 }
 
 impl Running {
@@ -318,23 +439,18 @@ impl Running {
             path: lock::lock_path(project),
         })?;
         let inventory = Inventory::read(&state_dir)?;
-        let server = deploy::api_server(&plan, &inventory);
         Ok(Running {
             plan,
             inventory,
             known_hosts: ssh::KnownHosts::new(state_dir.join("known_hosts")),
             kubeconfig: state_dir.join("kubeconfig"),
-            server,
         })
     }
 
-    /// Whether the API answers from this host with the exported kubeconfig.
+    /// Whether the API answers from this host with the exported kubeconfig: at the shared API
+    /// address, else at the first controller that answers.
     fn api(&self) -> Result<String, String> {
-        if self.kubeconfig.exists() {
-            deploy::api_answers(&self.kubeconfig, &self.server)
-        } else {
-            Err(format!("no kubeconfig at {}", self.kubeconfig.display()))
-        }
+        health::api_check(&self.plan, &self.inventory, &self.kubeconfig)
     }
 }
 

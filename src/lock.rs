@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::error::Error;
-use crate::plan::{Node, Plan, Role};
+use crate::plan::{ApiMode, Node, Plan, Role};
 use crate::settings::{plural, CONTROL_PLANE_COUNT, WORKER_COUNT};
 use crate::state::write_atomic;
 use crate::vagrant::Project;
@@ -29,6 +29,8 @@ pub enum LockError {
         wanted: String,
         locked: String,
     },
+    #[error("{var}={value}: this cluster was created by an earlier k0s-vagrant that binds the API the single-controller way, which k0s cannot change on a running controller (k0s issue 6997); run `vagrant destroy -f`, then `{var}={value} vagrant up`, or set {var}=1")]
+    CannotGrowLegacy { var: &'static str, value: usize },
     #[error("write plan lock {path}")]
     Write {
         path: PathBuf,
@@ -206,6 +208,17 @@ fn merge(
                 keep,
             });
         }
+    }
+    if locked.cluster.api_mode == ApiMode::Address {
+        let controllers = wanted.count(Role::Controller);
+        if controllers > 1 {
+            return Err(LockError::CannotGrowLegacy {
+                var: CONTROL_PLANE_COUNT.name,
+                value: controllers,
+            });
+        }
+        wanted.cluster.api_mode = ApiMode::Address;
+        wanted.cluster.api_address = locked.cluster.api_address;
     }
     let mut notes = Vec::new();
     for node in wanted.nodes.iter_mut() {

@@ -8,7 +8,10 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::settings::{LibvirtDriver, Settings, CONTROLLER_OFFSET, HA_OFFSET, WORKER_OFFSET};
+use crate::host::{Arch, HostFacts, VAGRANT_BOX_ARCHITECTURES};
+use crate::settings::{
+    LibvirtDriver, Settings, CONTROLLER_OFFSET, DEFAULT_LIBVIRT_BOX, HA_OFFSET, WORKER_OFFSET,
+};
 
 /// Bumped when a consumer (the Vagrantfile) would misread the JSON.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -79,10 +82,31 @@ pub struct Cluster {
     pub provider_hint: Provider,
     /// The private node network (libvirt); `null` where the provider assigns addresses (Tart).
     pub network: Option<Ipv4Net>,
-    /// Where the host's kubectl reaches the API: the HA address with 2+ controllers, else
-    /// control-plane-1; `null` until discovered on Tart.
+    /// Where the host's kubectl reaches the API: the control-plane virtual IP on libvirt (`.100`);
+    /// `null` on Tart, where softnet allows no shared address and control-plane-1 serves.
     pub api_address: Option<Ipv4Addr>,
     pub k0s_version: Option<String>,
+    /// How the controllers bind the API; fixed for the life of the cluster (see [`ApiMode`]).
+    #[serde(default)]
+    pub api_mode: ApiMode,
+}
+
+/// How k0s binds the API. k0s cannot switch a bootstrapped controller from one to the other: the
+/// kubelet kubeconfig of a controller+worker keeps the first mode's address and k0s then refuses
+/// to start (k0sproject/k0s #6997, fixed in 7fbd460e81, in no release yet). So a cluster keeps the
+/// mode it was created with, and growing from 1 to 3 controllers changes only the host list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiMode {
+    /// Every controller binds only its own node address (`spec.api.onlyBindToAddress`), workers
+    /// reach the controllers through node-local load balancing, and on libvirt a keepalived
+    /// virtual IP fronts them: from the first deploy on, whatever the controller count.
+    OnlyBindToAddress,
+    /// The first release's single-controller layout (`spec.api.address` of control-plane-1). Plan
+    /// locks written before `api_mode` existed read as this, so their clusters keep working;
+    /// such a cluster cannot grow to 2-3 controllers.
+    #[default]
+    Address,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,8 +143,16 @@ pub struct LibvirtSettings {
     pub r#box: String,
     /// `kvm`, or `qemu` (software emulation) where the host has no hardware virtualization.
     pub driver: String,
-    /// CPU model for the `qemu` driver; `null` keeps vagrant-libvirt's default.
+    /// libvirt CPU mode: `custom` with `cpu_model` under TCG, `host-passthrough` on arm64 KVM;
+    /// `null` keeps vagrant-libvirt's default (host-model).
+    #[serde(default)]
+    pub cpu_mode: Option<String>,
+    /// CPU model for the `qemu` driver on x86_64; `null` otherwise.
     pub cpu_model: Option<String>,
+    /// Vagrant >= 2.4's `config.vm.box_architecture` for the default multi-arch box: the host's.
+    /// `null` for older Vagrant (which rejects the setting) and for boxes the user names.
+    #[serde(default)]
+    pub box_architecture: Option<String>,
     pub network_name: String,
     pub netmask: Ipv4Addr,
 }
@@ -138,25 +170,8 @@ pub fn worker_name(index: u32) -> String {
     format!("worker-{index}")
 }
 
-/// Facts about the host that the plan depends on; injected so the plan stays pure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HostFacts {
-    pub hardware_kvm: bool,
-}
-
-impl HostFacts {
-    /// kvm_intel or kvm_amd loaded means real hardware virtualization; a paravirtual /dev/kvm
-    /// (kvm_pvm) runs guests slower than QEMU's software emulation.
-    pub fn detect() -> HostFacts {
-        let hardware_kvm = ["/sys/module/kvm_intel", "/sys/module/kvm_amd"]
-            .iter()
-            .any(|p| std::path::Path::new(p).exists());
-        HostFacts { hardware_kvm }
-    }
-}
-
 impl Plan {
-    pub fn from_settings(settings: &Settings, provider: Provider, host: HostFacts) -> Plan {
+    pub fn from_settings(settings: &Settings, provider: Provider, host: &HostFacts) -> Plan {
         let net = settings.node_network;
         let static_ips = provider == Provider::Libvirt;
         let address =
@@ -183,17 +198,25 @@ impl Plan {
             disk_gb: settings.disk_gb,
         });
         let nodes: Vec<Node> = controllers.chain(workers).collect();
-        let api_address = if settings.control_plane_count >= 2 {
-            address(HA_OFFSET)
-        } else {
-            address(CONTROLLER_OFFSET)
-        };
+        // libvirt: the control-plane virtual IP from the first deploy on (see ApiMode).
+        let api_address = address(HA_OFFSET);
         let driver = match settings.libvirt_driver {
             LibvirtDriver::Kvm => "kvm",
             LibvirtDriver::Qemu => "qemu",
             LibvirtDriver::Auto if host.hardware_kvm => "kvm",
             LibvirtDriver::Auto => "qemu",
         };
+        let (cpu_mode, cpu_model) = match (&host.arch, driver) {
+            // TCG cannot emulate the host-model CPU; qemu64 is what it runs everywhere on x86.
+            (Arch::X86_64, "qemu") => (Some("custom"), Some("qemu64")),
+            // libvirt offers no host-model CPU on arm64 (libvirt docs, formatdomain "CPU model
+            // and topology"): the guest gets the host's CPU as it is.
+            (Arch::Aarch64, _) => (Some("host-passthrough"), None),
+            _ => (None, None),
+        };
+        let box_architecture = (settings.libvirt_box == DEFAULT_LIBVIRT_BOX
+            && host.vagrant.is_some_and(|v| v >= VAGRANT_BOX_ARCHITECTURES))
+        .then(|| host.arch.box_name().to_string());
         let providers = Providers {
             tart: TartSettings {
                 image: settings.tart_image.clone(),
@@ -213,8 +236,9 @@ impl Plan {
             libvirt: LibvirtSettings {
                 r#box: settings.libvirt_box.clone(),
                 driver: driver.to_string(),
-                // TCG cannot emulate the host-model CPU; qemu64 is what it runs everywhere.
-                cpu_model: (driver == "qemu").then(|| "qemu64".to_string()),
+                cpu_mode: cpu_mode.map(String::from),
+                cpu_model: cpu_model.map(String::from),
+                box_architecture,
                 network_name: format!("k0s-{}", settings.cluster_name),
                 netmask: net.netmask(),
             },
@@ -227,6 +251,7 @@ impl Plan {
                 network: static_ips.then_some(net),
                 api_address,
                 k0s_version: settings.k0s_version.clone(),
+                api_mode: ApiMode::OnlyBindToAddress,
             },
             nodes,
             providers,

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::inventory::Inventory;
-use crate::plan::{K0sRole, Plan, Provider};
+use crate::plan::{ApiMode, K0sRole, Plan, Provider};
 
 const TEMPLATE: &str = include_str!("../templates/k0sctl.yaml.j2");
 /// VRRP authentication is not a secret here (an isolated private network); keepalived caps it at 8.
@@ -18,9 +18,10 @@ pub struct RenderContext {
     pub cluster_name: String,
     pub hosts: Vec<Host>,
     pub k0s_version: Option<String>,
-    /// Single controller: its private address, else k0s picks the first interface (the management NIC).
+    /// Legacy single-controller clusters only ([`ApiMode::Address`]): control-plane-1's address.
     pub api_address: Option<String>,
-    /// 2+ controllers: k0sctl then gives every controller `address: <privateAddress>`.
+    /// k0sctl then gives every controller `address: <privateAddress>` (k0sctl
+    /// `phase/configure_k0s.go`, since v0.19.3).
     pub only_bind_to_address: bool,
     pub node_local_load_balancing: bool,
     /// Tart's softnet drops pod traffic that is not encapsulated.
@@ -66,12 +67,9 @@ impl RenderContext {
         data_dir: &Path,
     ) -> Result<RenderContext, RenderError> {
         let provider = plan.cluster.provider_hint;
-        let controllers = plan
-            .nodes
-            .iter()
-            .filter(|n| n.k0s_role == K0sRole::ControllerWorker)
-            .count();
-        let ha = controllers >= 2;
+        // One layout for every controller count, so growing the control plane changes only the
+        // host list (see ApiMode); legacy clusters keep the first release's layout.
+        let per_controller = plan.cluster.api_mode == ApiMode::OnlyBindToAddress;
         let mut hosts = Vec::new();
         for node in &plan.nodes {
             let role = match node.k0s_role {
@@ -124,7 +122,11 @@ impl RenderContext {
             };
             hosts.push(host);
         }
-        let vip = match (ha, plan.cluster.api_address, plan.cluster.network) {
+        let vip = match (
+            per_controller,
+            plan.cluster.api_address,
+            plan.cluster.network,
+        ) {
             (true, Some(vip), Some(net)) if provider == Provider::Libvirt => {
                 let interface = controller_interface(plan, inventory)?;
                 Some(Vip {
@@ -138,11 +140,11 @@ impl RenderContext {
         Ok(RenderContext {
             placeholders: inventory.is_none(),
             cluster_name: plan.cluster.name.clone(),
-            api_address: (!ha).then(|| hosts[0].private_address.clone()),
+            api_address: (!per_controller).then(|| hosts[0].private_address.clone()),
             hosts,
             k0s_version: plan.cluster.k0s_version.clone(),
-            only_bind_to_address: ha,
-            node_local_load_balancing: ha,
+            only_bind_to_address: per_controller,
+            node_local_load_balancing: per_controller,
             calico_vxlan: provider == Provider::Tart,
             vip,
         })

@@ -64,6 +64,11 @@ pub const DEFAULT_TART_IMAGE: &str = "ghcr.io/cirruslabs/ubuntu:24.04";
 /// Unmodified Ubuntu cloud image with a vagrant user, built for libvirt and kept current
 /// (alchemy-solutions/vagrant-cloud-images); Canonical stopped publishing boxes with 24.04.
 pub const DEFAULT_LIBVIRT_BOX: &str = "cloud-image/ubuntu-24.04";
+/// The oldest k0s every plan can run: `spec.api.onlyBindToAddress` (k0s a759281d26, v1.31.1) behind
+/// the control-plane load balancer's userspace reverse proxy (k0s 3b3a1757c3, v1.32.1), which every
+/// libvirt plan renders from the first deploy on. It also keeps k0sctl's machine-id uniqueness
+/// check, which applies only below k0s v1.30 (k0sctl `phase/validate_hosts.go`), off Tart clones.
+pub const MIN_K0S: &str = "v1.32.1+k0s.0";
 /// Host offsets inside NODE_NETWORK (DESIGN.md): controllers .10-.12, workers .20-.24, HA .100.
 pub const CONTROLLER_OFFSET: u32 = 10;
 pub const WORKER_OFFSET: u32 = 20;
@@ -160,6 +165,8 @@ pub enum SettingsError {
     NetworkOverlapsManagement { value: String },
     #[error("K0S_VERSION={value} is not a full k0s version (allowed e.g. v1.33.4+k0s.0); unset it for the newest stable")]
     BadK0sVersion { value: String },
+    #[error("K0S_VERSION={value} is older than {MIN_K0S}, the oldest k0s this setup deploys (API bound per controller with the control-plane load balancer's userspace proxy); set K0S_VERSION={MIN_K0S} or newer, or unset it for the newest stable")]
+    K0sTooOld { value: String },
     #[error("{var}={value} is not allowed (allowed {allowed}); set one of them, or unset it for the default")]
     BadChoice {
         var: &'static str,
@@ -381,20 +388,13 @@ fn node_network(
             net.trunc()
         )));
     }
-    let (offset, needs) = if controllers >= 2 {
-        (
-            HA_OFFSET,
-            format!(
-                "{controllers} controllers, {} and the HA address",
-                plural(workers as usize, "worker")
-            ),
-        )
-    } else {
-        (
-            WORKER_OFFSET + workers - 1,
-            format!("1 controller and {}", plural(workers as usize, "worker")),
-        )
-    };
+    // The control-plane virtual IP sits at .100 whatever the controller count (plan::ApiMode).
+    let offset = HA_OFFSET;
+    let needs = format!(
+        "{}, {} and the control-plane address",
+        plural(controllers as usize, "controller"),
+        plural(workers as usize, "worker")
+    );
     // The highest offset must sit below the broadcast address.
     let max_prefix = (32 - (u64::from(offset) + 2).next_power_of_two().trailing_zeros()) as u8;
     if prefix > max_prefix {
@@ -454,6 +454,18 @@ fn k0s_version(raw: &RawSettings) -> Result<Option<String>, SettingsError> {
         if pre.is_empty() || !pre.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
             return Err(bad());
         }
+    }
+    let number = |s: &str| s.parse::<u64>().map_err(|_| bad());
+    let version = (
+        number(segments[0])?,
+        number(segments[1])?,
+        number(segments[2])?,
+    );
+    // A prerelease of the minimum counts as the minimum, as the validator compares them.
+    if version < crate::validate::parse_version(MIN_K0S).unwrap_or((1, 32, 1)) {
+        return Err(SettingsError::K0sTooOld {
+            value: value.to_string(),
+        });
     }
     Ok(Some(value.to_string()))
 }

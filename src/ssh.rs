@@ -28,11 +28,10 @@ pub enum SshError {
         addr: String,
         key: PathBuf,
     },
-    #[error("{node}: the host key of {addr} changed since it was pinned in {}; if the VM was recreated, remove the old key: ssh-keygen -R '{entry}' -f {}", known_hosts.display(), known_hosts.display())]
+    #[error("{node}: the host key at {addr} is not the one pinned for {node} in {}; if the VM was recreated outside Vagrant, remove the old key: ssh-keygen -R '{node}' -f {}", known_hosts.display(), known_hosts.display())]
     HostKeyChanged {
         node: String,
         addr: String,
-        entry: String,
         known_hosts: PathBuf,
     },
     #[error("{node}: `{command}` failed with exit code {status}: {tail}")]
@@ -85,7 +84,10 @@ impl Default for Retry {
     }
 }
 
-/// Host keys pinned on first contact (OpenSSH format, so `ssh -o UserKnownHostsFile=` reads it too).
+/// Host keys pinned on first contact, one per machine: the entry's host is the node's name, not
+/// its address, so a key follows its machine when DHCP moves it (Tart) and an address that DHCP
+/// hands to a recreated machine carries no stale key. OpenSSH format: `ssh -o HostKeyAlias=NODE
+/// -o UserKnownHostsFile=FILE` reads it too.
 pub struct KnownHosts {
     path: PathBuf,
     lock: Mutex<()>,
@@ -103,15 +105,7 @@ impl KnownHosts {
         &self.path
     }
 
-    fn entry(host: &str, port: u16) -> String {
-        if port == 22 {
-            host.to_string()
-        } else {
-            format!("[{host}]:{port}")
-        }
-    }
-
-    /// Accepts a known key, pins an unknown one, refuses a changed one.
+    /// Accepts the key pinned for `node`, pins one for a node without, refuses a changed one.
     fn verify(
         &self,
         session: &ssh2::Session,
@@ -135,17 +129,16 @@ impl KnownHosts {
                 .read_file(&self.path, KnownHostFileKind::OpenSSH)
                 .map_err(|e| protocol(format!("read {}: {e}", self.path.display())))?;
         }
-        match hosts.check_port(host, port, key) {
+        match hosts.check(node, key) {
             CheckResult::Match => Ok(()),
             CheckResult::Mismatch => Err(SshError::HostKeyChanged {
                 node: node.to_string(),
                 addr,
-                entry: KnownHosts::entry(host, port),
                 known_hosts: self.path.clone(),
             }),
             CheckResult::NotFound => {
                 hosts
-                    .add(&KnownHosts::entry(host, port), key, node, kind.into())
+                    .add(node, key, &addr, kind.into())
                     .map_err(|e| protocol(e.to_string()))?;
                 if let Some(dir) = self.path.parent() {
                     std::fs::create_dir_all(dir).map_err(|e| protocol(e.to_string()))?;
@@ -162,23 +155,19 @@ impl KnownHosts {
         }
     }
 
-    /// Drops the pinned keys of these endpoints (machines that were destroyed).
-    pub fn forget(&self, endpoints: &[(String, u16)]) -> std::io::Result<()> {
+    /// Drops the pinned keys of these machines (destroyed ones), whatever addresses they had.
+    pub fn forget(&self, nodes: &[String]) -> std::io::Result<()> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let Ok(text) = std::fs::read_to_string(&self.path) else {
             return Ok(());
         };
-        let drop: Vec<String> = endpoints
-            .iter()
-            .map(|(h, p)| KnownHosts::entry(h, *p))
-            .collect();
         let kept: String = text
             .lines()
             .filter(|line| {
                 !line
                     .split_whitespace()
                     .next()
-                    .is_some_and(|hosts| hosts.split(',').any(|h| drop.iter().any(|d| d == h)))
+                    .is_some_and(|hosts| hosts.split(',').any(|h| nodes.iter().any(|n| n == h)))
             })
             .map(|l| format!("{l}\n"))
             .collect();

@@ -333,7 +333,7 @@ fn api_phase_reports_an_api_that_does_not_answer() {
     let last = stderr(&out).lines().last().unwrap().to_string();
     assert!(
         last.starts_with(&format!(
-            "k0s-vagrant: api: the API at https://10.77.{}.10:6443 does not answer from this host",
+            "k0s-vagrant: api: the API at https://10.77.{}.100:6443 does not answer from this host",
             c.subnet
         )),
         "{last}"
@@ -415,6 +415,24 @@ fn facts_decide_whether_to_deploy_now() {
     );
 }
 
+/// `k0s-vagrant drill stop NODE --vm` brings the node back with `vagrant up NODE` and this
+/// variable: its post-up hook must not run a deploy inside the drill's restore window.
+#[test]
+fn stub_deploy_from_the_hook_is_skipped_when_the_drill_asks() {
+    let c = Cluster::new(1, 1);
+    let f = facts(&c, |_| ("running", true));
+    let out = c.deploy_with(
+        &["--facts", f.to_str().unwrap(), "--", "up", "worker-1"],
+        &[("K0S_VAGRANT_SKIP_DEPLOY", "1")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(
+        stderr(&out),
+        "k0s-vagrant: not deploying: K0S_VAGRANT_SKIP_DEPLOY=1 (set by `k0s-vagrant drill`)\n"
+    );
+    assert!(c.k0sctl_calls().is_empty(), "{:?}", c.k0sctl_calls());
+}
+
 #[test]
 fn cleanup_removes_state_and_exactly_our_kubeconfig_entries_once_no_machine_is_left() {
     let c = Cluster::new(1, 1);
@@ -432,12 +450,18 @@ fn cleanup_removes_state_and_exactly_our_kubeconfig_entries_once_no_machine_is_l
         .output()
         .unwrap()
     };
-    // worker-1 destroyed, control-plane-1 left: only worker-1's pinned key goes.
+    // worker-1 destroyed, control-plane-1 left: only worker-1's pinned key and inventory entry go.
     let out = cleanup(&c);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     let pinned = read_lines(&c.state_dir().join("known_hosts"));
     assert_eq!(pinned.len(), 1);
-    assert!(pinned[0].starts_with(&c.planned[0].1.to_string()));
+    assert!(pinned[0].starts_with("control-plane-1 "), "{pinned:?}");
+    let inventory: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(c.state_dir().join("inventory.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(inventory["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(inventory["nodes"][0]["name"], "control-plane-1");
     // Last machine gone: state and our context go, the user's own entries stay.
     std::fs::remove_dir_all(data.join("machines")).unwrap();
     let out = cleanup(&c);

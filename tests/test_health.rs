@@ -37,14 +37,22 @@ fn k0s_status_and_etcd_members_parse_from_documented_output() {
     assert!(parse_k0s_status("K0s not running").is_err());
 }
 
-/// A STAND-IN Kubernetes API: HTTPS on the API address, answering every path with "ok", with a
-/// certificate for that address whose CA the stand-in k0sctl puts in the kubeconfig.
-struct StandInApi(Child);
+/// A STAND-IN Kubernetes API: HTTPS on each given address, answering every path with "ok", with
+/// one certificate for all the addresses (as k0sctl puts every controller's address in the API
+/// certificate) whose CA the stand-in k0sctl puts in the kubeconfig. An address given with a node
+/// name answers 503 while that node's k0s is stopped (state/stopped/NODE) or its API is marked
+/// down (state/api-down/NODE).
+struct StandInApi(Vec<Child>);
 
 impl StandInApi {
     fn start(c: &Cluster, address: &str) -> StandInApi {
+        StandInApi::start_at(c, &[("", address.to_string())])
+    }
+
+    fn start_at(c: &Cluster, apis: &[(&str, String)]) -> StandInApi {
         let dir = c.stubs.join("api");
         std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(state(c).join("api-down")).unwrap();
         let run = |args: &[&str]| {
             let out = Command::new("openssl")
                 .args(args)
@@ -84,9 +92,10 @@ impl StandInApi {
             "-out",
             "api.csr",
         ]);
+        let sans: Vec<String> = apis.iter().map(|(_, a)| format!("IP:{a}")).collect();
         std::fs::write(
             dir.join("san.ext"),
-            format!("subjectAltName=IP:{address}\n"),
+            format!("subjectAltName={}\n", sans.join(",")),
         )
         .unwrap();
         run(&[
@@ -115,33 +124,43 @@ impl StandInApi {
             .stdout;
         assert!(!ca.is_empty());
         std::fs::write(state(c).join("ca.b64"), b64).unwrap();
-        let server = format!(
-            "import http.server, ssl\n\
-             class H(http.server.BaseHTTPRequestHandler):\n\
-             \x20   def do_GET(self):\n\
-             \x20       self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n\
-             \x20   def log_message(self, *a): pass\n\
-             s = http.server.HTTPServer(('{address}', 6443), H)\n\
-             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('{0}/api.crt', '{0}/api.key')\n\
-             s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
-             s.serve_forever()\n",
-            dir.display()
-        );
-        let child = c
-            .nodes
-            .command("python3")
-            .args(["-c", &server])
-            .spawn()
-            .unwrap();
+        let children = apis
+            .iter()
+            .map(|(node, address)| {
+                let server = format!(
+                    "import http.server, ssl, os\n\
+                     node, state = '{node}', '{state}'\n\
+                     class H(http.server.BaseHTTPRequestHandler):\n\
+                     \x20   def do_GET(self):\n\
+                     \x20       if node and any(os.path.exists(os.path.join(state, d, node)) for d in ('stopped', 'api-down')):\n\
+                     \x20           self.send_response(503); self.end_headers(); self.wfile.write(b'down'); return\n\
+                     \x20       self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n\
+                     \x20   def log_message(self, *a): pass\n\
+                     s = http.server.HTTPServer(('{address}', 6443), H)\n\
+                     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('{0}/api.crt', '{0}/api.key')\n\
+                     s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
+                     s.serve_forever()\n",
+                    dir.display(),
+                    state = state(c).display(),
+                );
+                c.nodes
+                    .command("python3")
+                    .args(["-c", &server])
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
         std::thread::sleep(Duration::from_millis(700));
-        StandInApi(child)
+        StandInApi(children)
     }
 }
 
 impl Drop for StandInApi {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -168,16 +187,22 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A deployed stand-in cluster with a stand-in API at control-plane-1.
-fn deployed(controllers: u32, workers: u32) -> (Cluster, StandInApi) {
-    let c = Cluster::new(controllers, workers);
-    let api_at = if controllers == 1 {
-        c.planned[0].1.to_string()
-    } else {
-        format!("10.77.{}.100", c.subnet)
-    };
-    if controllers > 1 {
-        // The HA address lives on the node network like keepalived would put it.
+/// The plan's shared API address.
+fn plan_api_address(c: &Cluster) -> String {
+    let lock = c.state_dir().join("plan.json");
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lock).unwrap()).unwrap();
+    plan["cluster"]["api_address"]
+        .as_str()
+        .expect("the plan has a shared API address")
+        .to_string()
+}
+
+/// The plan's shared API address; a virtual IP (not a node's address) is put on the node
+/// network, as keepalived would.
+fn shared_api_address(c: &Cluster) -> String {
+    let api_at = plan_api_address(c);
+    if !c.planned.iter().any(|(_, ip)| ip.to_string() == api_at) {
         let out = c
             .nodes
             .command("ip")
@@ -186,10 +211,314 @@ fn deployed(controllers: u32, workers: u32) -> (Cluster, StandInApi) {
             .unwrap();
         assert!(out.status.success());
     }
+    api_at
+}
+
+/// A deployed stand-in cluster with a stand-in API at the plan's API address.
+fn deployed(controllers: u32, workers: u32) -> (Cluster, StandInApi) {
+    let c = Cluster::new(controllers, workers);
+    let api_at = shared_api_address(&c);
     let api = StandInApi::start(&c, &api_at);
     let out = c.deploy(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     (c, api)
+}
+
+/// A deployed stand-in cluster with no shared API address, as on Tart (softnet allows no virtual
+/// IP): the plan lock's `api_address` is null and every controller serves its own stand-in API.
+fn deployed_without_shared_address(controllers: u32, workers: u32) -> (Cluster, StandInApi) {
+    let c = Cluster::new(controllers, workers);
+    let lock = c.state_dir().join("plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&lock).unwrap()).unwrap();
+    plan["cluster"]["api_address"] = serde_json::Value::Null;
+    std::fs::write(&lock, plan.to_string()).unwrap();
+    let apis: Vec<(&str, String)> = c
+        .planned
+        .iter()
+        .filter(|(name, _)| name.starts_with("control-plane"))
+        .map(|(name, ip)| (name.as_str(), ip.to_string()))
+        .collect();
+    let api = StandInApi::start_at(&c, &apis);
+    let out = c.deploy(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    (c, api)
+}
+
+fn api_down(c: &Cluster, node: &str, down: bool) {
+    let marker = state(c).join("api-down").join(node);
+    if down {
+        std::fs::write(marker, "").unwrap();
+    } else {
+        let _ = std::fs::remove_file(marker);
+    }
+}
+
+#[test]
+fn stub_without_a_shared_address_the_api_check_names_the_controller_that_answers() {
+    let (c, _api) = deployed_without_shared_address(3, 1);
+    let (cp1, cp2) = (c.planned[0].1, c.planned[1].1);
+    api_down(&c, "control-plane-1", true);
+    let out = helper_in(&c, &["health"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.starts_with("ok   api "))
+        .map(String::from);
+    let prefix = format!(
+        "ok   api           control-plane-2 ({cp2}): /readyz ok; control-plane-1 did not answer: "
+    );
+    assert!(
+        line.as_deref().is_some_and(|l| l.starts_with(&prefix)),
+        "{}",
+        outcome(&out)
+    );
+    let status = helper_in(&c, &["status"]);
+    assert!(
+        stdout(&status).contains(&format!("api: control-plane-2 ({cp2}): /readyz ok")),
+        "{}",
+        outcome(&status)
+    );
+    // All up: the first controller answers, and nothing else is said.
+    api_down(&c, "control-plane-1", false);
+    let out = helper_in(&c, &["health"]);
+    assert!(
+        stdout(&out).contains(&format!(
+            "ok   api           control-plane-1 ({cp1}): /readyz ok\n"
+        )),
+        "{}",
+        outcome(&out)
+    );
+    // None answers: the check fails and names every controller.
+    for node in ["control-plane-1", "control-plane-2", "control-plane-3"] {
+        api_down(&c, node, true);
+    }
+    let out = helper_in(&c, &["health", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let api = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "api")
+        .unwrap()
+        .clone();
+    assert_eq!(api["ok"], false);
+    let reason = api["reason"].as_str().unwrap();
+    for node in ["control-plane-1", "control-plane-2", "control-plane-3"] {
+        assert!(
+            reason.contains(&format!("{node} did not answer: ")),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
+fn stub_drill_on_control_plane_1_without_a_shared_address_keeps_the_api() {
+    let (c, _api) = deployed_without_shared_address(3, 1);
+    let out = helper_in(
+        &c,
+        &[
+            "drill",
+            "stop",
+            "control-plane-1",
+            "--settle",
+            "0",
+            "--restore-within",
+            "20",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    for line in [
+        "    FAIL k0s-services  control-plane-1: k0scontroller is inactive",
+        "    ok   etcd-quorum   3 members, 2 of 3 controllers up (quorum 2)",
+        &format!(
+            "    ok   api           control-plane-2 ({}): /readyz ok; control-plane-1 did not answer: ",
+            c.planned[1].1
+        ),
+        "==> drill: survived: the API and etcd kept serving while control-plane-1 was down; control-plane-1 is back",
+    ] {
+        assert!(err.contains(line), "missing {line:?} in\n{err}");
+    }
+}
+
+/// `kubectl config view` of one kubeconfig, through the real kubectl.
+fn kubectl_view(c: &Cluster, kubeconfig: &Path, jsonpath: &str) -> String {
+    let out = c
+        .nodes
+        .command("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["config", "view", "-o", &format!("jsonpath={jsonpath}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", outcome(&out));
+    stdout(&out)
+}
+
+#[test]
+fn stub_kubeconfig_server_points_the_file_and_the_merged_context_at_another_controller() {
+    let (c, _api) = deployed_without_shared_address(3, 1);
+    let (cp1, cp2) = (c.planned[0].1, c.planned[1].1);
+    let ours = c.state_dir().join("kubeconfig");
+    let user = c.user_kubeconfig();
+    let merged = r#"{.clusters[?(@.name=="k0s-k0s")].cluster.server}"#;
+    assert_eq!(
+        kubectl_view(&c, &ours, "{.clusters[0].cluster.server}"),
+        format!("https://{cp1}:6443")
+    );
+    let others = kubectl_view(&c, &user, "{.contexts[*].name}");
+    api_down(&c, "control-plane-1", true);
+
+    let out = helper_in(&c, &["kubeconfig", "--server", "control-plane-2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{}: server https://{cp1}:6443 -> https://{cp2}:6443 (control-plane-2)\n\
+             {}: context k0s-k0s now points at https://{cp2}:6443 (backup {}.k0s-vagrant.bak)\n\
+             control-plane-2 answers: kubectl: https://{cp2}:6443/readyz says ok\n",
+            ours.display(),
+            user.display(),
+            user.display()
+        )
+    );
+    assert_eq!(
+        kubectl_view(&c, &ours, "{.clusters[0].cluster.server}"),
+        format!("https://{cp2}:6443")
+    );
+    assert_eq!(
+        kubectl_view(&c, &user, merged),
+        format!("https://{cp2}:6443")
+    );
+    assert_eq!(kubectl_view(&c, &user, "{.contexts[*].name}"), others);
+    // The merged context reaches the API again although control-plane-1 is down.
+    let get = c
+        .nodes
+        .command("kubectl")
+        .arg("--kubeconfig")
+        .arg(&user)
+        .args(["--context", "k0s-k0s", "get", "--raw", "/readyz"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&get), "ok", "{}", outcome(&get));
+    // Again: nothing to change, and it says so.
+    let again = helper_in(&c, &["kubeconfig", "--server", "control-plane-2"]);
+    assert!(
+        stdout(&again).starts_with(&format!(
+            "{}: server is already https://{cp2}:6443 (control-plane-2)\n{}: context k0s-k0s already points at",
+            ours.display(),
+            user.display()
+        )),
+        "{}",
+        outcome(&again)
+    );
+
+    for (node, why) in [
+        (
+            "worker-1",
+            "is a worker, and the API runs on the controllers",
+        ),
+        ("worker-9", "is not a node of this cluster"),
+    ] {
+        let out = helper_in(&c, &["kubeconfig", "--server", node]);
+        assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
+        assert_eq!(
+            stderr(&out),
+            format!("k0s-vagrant: {node} {why}; point the kubeconfig at a controller: control-plane-1, control-plane-2, control-plane-3\n")
+        );
+        assert!(stdout(&out).is_empty());
+    }
+    assert_eq!(
+        kubectl_view(&c, &user, merged),
+        format!("https://{cp2}:6443")
+    );
+}
+
+#[test]
+fn stub_deploy_api_phase_waits_for_a_late_api_and_gives_up_after_the_limit() {
+    let c = Cluster::new(1, 1);
+    let cp1 = shared_api_address(&c);
+    let _api = StandInApi::start_at(&c, &[("control-plane-1", cp1.clone())]);
+    api_down(&c, "control-plane-1", true);
+    // The API comes up 3 s after the kubeconfig phase wrote the kubeconfig (the api phase is next).
+    let late = {
+        let marker = state(&c).join("api-down").join("control-plane-1");
+        let kubeconfig = c.state_dir().join("kubeconfig");
+        std::thread::spawn(move || {
+            let give_up = Instant::now() + Duration::from_secs(60);
+            while !kubeconfig.exists() && Instant::now() < give_up {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_secs(3));
+            std::fs::remove_file(marker).unwrap();
+        })
+    };
+    let out = c.deploy_with(&[], &[("K0S_VAGRANT_API_WAIT", "30")]);
+    late.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "    waiting for the API at https://{cp1}:6443 (attempt 2, 0s): "
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("    kubectl: https://{cp1}:6443/readyz says ok\n")),
+        "{err}"
+    );
+
+    // It never answers: the phase fails after the limit with the last reason.
+    api_down(&c, "control-plane-1", true);
+    let start = Instant::now();
+    let out = c.deploy_with(&[], &[("K0S_VAGRANT_API_WAIT", "3")]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    assert!(start.elapsed() >= Duration::from_secs(3));
+    let last = stderr(&out).lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with(&format!(
+            "k0s-vagrant: api: the API at https://{cp1}:6443 does not answer from this host (after 3.0s: "
+        )) && last.contains("ServiceUnavailable"),
+        "{}",
+        outcome(&out)
+    );
+}
+
+#[test]
+fn stub_etcd_client_warnings_on_stderr_stay_out_of_the_json() {
+    // The stand-in k0s prints etcd client JSON warnings on stderr around `etcd member-list` and
+    // `status -o json`; they must neither break the parsing nor show as reasons.
+    let (c, _api) = deployed(3, 1);
+    let json = helper_in(&c, &["status", "--json"]);
+    assert_eq!(json.status.code(), Some(0), "{}", outcome(&json));
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        doc["etcd"]["Ok"]["members"].as_object().map(|m| m.len()),
+        Some(3),
+        "{doc}"
+    );
+    for (i, role) in ["controller", "controller", "controller", "worker"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(doc["nodes"][i]["k0s"]["Ok"]["Role"], *role, "{doc}");
+    }
+    let out = helper_in(&c, &["health"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    // A failing command: its own error is the reason, not the warnings around it.
+    std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
+    std::fs::write(state(&c).join("stopped").join("worker-1"), "").unwrap();
+    let json = helper_in(&c, &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let reason = doc["nodes"][3]["k0s"]["Err"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("exit code 1: ")
+            && reason.ends_with("Error: k0s is not running on worker-1 (stand-in)")
+            && !reason.contains("etcd-client"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -217,7 +546,7 @@ fn healthy_stub_cluster_passes_every_check() {
     assert!(
         stdout(&out).contains(&format!(
             "ok   api           kubectl: https://{}:6443/readyz says ok",
-            c.planned[0].1
+            plan_api_address(&c)
         )),
         "{}",
         stdout(&out)

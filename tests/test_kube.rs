@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::Scratch;
+use k0s_vagrant::host::HostFacts;
 use k0s_vagrant::kube::{self, parse_nodes, reconcile, Change, Merged, NodeList, Taint};
-use k0s_vagrant::plan::{HostFacts, Plan, Provider};
+use k0s_vagrant::plan::{Plan, Provider};
 use k0s_vagrant::settings::{RawSettings, Settings};
 
 fn plan(controllers: u32, workers: u32) -> Plan {
@@ -22,9 +23,7 @@ fn plan(controllers: u32, workers: u32) -> Plan {
     Plan::from_settings(
         &Settings::from_raw(&raw).unwrap(),
         Provider::Libvirt,
-        HostFacts {
-            hardware_kvm: false,
-        },
+        &HostFacts::x86_64(false),
     )
 }
 

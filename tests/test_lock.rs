@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{env, helper, mark_created, outcome, Scratch};
+use common::{env, helper, mark_created, outcome, stub_k0sctl, Scratch};
 
 struct Project {
     dir: Scratch,
@@ -29,7 +29,11 @@ impl Project {
 
     /// `k0s-vagrant plan --format json -- <vagrant args>` as the Vagrantfile runs it.
     fn plan(&self, vagrant_args: &str, vars: &[(&str, &str)]) -> std::process::Output {
-        let mut all = env(&[("VAGRANT_DEFAULT_PROVIDER", "libvirt")]);
+        let k0sctl = stub_k0sctl(self.dir.path());
+        let mut all = env(&[
+            ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
+            ("K0SCTL", k0sctl.to_str().unwrap()),
+        ]);
         all.extend(env(vars));
         helper(&all)
             .args(["plan", "--format", "json", "--project-dir"])
@@ -284,9 +288,11 @@ fn unreadable_lock_is_an_error_that_says_what_to_do() {
 #[test]
 fn dotfile_path_moves_the_lock() {
     let p = Project::new();
+    let k0sctl = stub_k0sctl(p.dir.path());
     let out = helper(&env(&[
         ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
         ("VAGRANT_DOTFILE_PATH", "state"),
+        ("K0SCTL", k0sctl.to_str().unwrap()),
     ]))
     .args(["plan", "--format", "json", "--project-dir"])
     .arg(p.dir.path())
@@ -295,4 +301,115 @@ fn dotfile_path_moves_the_lock() {
     .unwrap();
     node_names(&out);
     assert!(p.dir.path().join("state/k0s/plan.json").exists());
+}
+
+#[test]
+fn up_without_k0sctl_is_refused_before_the_lock_is_written() {
+    let p = Project::new();
+    let out = helper(&env(&[
+        ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
+        ("PATH", "/usr/bin:/bin"),
+    ]))
+    .args(["plan", "--format", "json", "--project-dir"])
+    .arg(p.dir.path())
+    .args(["--", "up"])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    assert!(
+        stderr(&out).starts_with("k0s-vagrant: k0sctl not found; install it:"),
+        "{}",
+        outcome(&out)
+    );
+    assert!(
+        !p.lock().exists(),
+        "nothing is planned for machines that cannot be deployed"
+    );
+    // Other commands do not need k0sctl.
+    let status = helper(&env(&[
+        ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
+        ("PATH", "/usr/bin:/bin"),
+    ]))
+    .args(["plan", "--format", "json", "--project-dir"])
+    .arg(p.dir.path())
+    .args(["--", "status"])
+    .output()
+    .unwrap();
+    assert!(status.status.success(), "{}", outcome(&status));
+}
+
+/// A plan lock from the first release has no `api_mode`: its single controller binds the API on
+/// `spec.api.address`, which k0s cannot switch on a running controller (k0s #6997).
+#[test]
+fn a_legacy_single_controller_cluster_keeps_its_api_layout_and_cannot_grow() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[]));
+    p.created("control-plane-1");
+    p.created("worker-1");
+    let mut lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.lock()).unwrap()).unwrap();
+    let cluster = lock["cluster"].as_object_mut().unwrap();
+    cluster.remove("api_mode");
+    cluster.insert("api_address".into(), "192.168.56.10".into());
+    std::fs::write(p.lock(), serde_json::to_string(&lock).unwrap()).unwrap();
+
+    let out = p.plan("up", &[("WORKER_COUNT", "2")]);
+    assert!(out.status.success(), "{}", outcome(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["cluster"]["api_mode"], "address");
+    assert_eq!(plan["cluster"]["api_address"], "192.168.56.10");
+
+    let out = p.plan("up", &[("CONTROL_PLANE_COUNT", "3")]);
+    assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
+    assert_eq!(
+        stderr(&out),
+        "k0s-vagrant: CONTROL_PLANE_COUNT=3: this cluster was created by an earlier k0s-vagrant that binds the API the single-controller way, which k0s cannot change on a running controller (k0s issue 6997); run `vagrant destroy -f`, then `CONTROL_PLANE_COUNT=3 vagrant up`, or set CONTROL_PLANE_COUNT=1\n"
+    );
+}
+
+/// New clusters bind the API per controller from the first deploy, so growing is only more hosts.
+#[test]
+fn a_new_cluster_grows_from_one_to_three_controllers() {
+    let p = Project::new();
+    node_names(&p.plan("up", &[]));
+    p.created("control-plane-1");
+    p.created("worker-1");
+    let out = p.plan("up", &[("CONTROL_PLANE_COUNT", "3")]);
+    assert!(out.status.success(), "{}", outcome(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["cluster"]["api_mode"], "only-bind-to-address");
+    assert_eq!(plan["cluster"]["api_address"], "192.168.56.100");
+    assert_eq!(plan["nodes"].as_array().unwrap().len(), 4);
+}
+
+/// A k0sctl built from source prints no release tag (k0sctl version/version.go takes what
+/// carlmjohnson/versioninfo finds): warned about, not refused; a release below the minimum is.
+#[test]
+fn k0sctl_from_source_is_warned_about_and_an_old_release_refused() {
+    let p = Project::new();
+    let fake = |version: &str| {
+        let path = p.dir.path().join(format!("k0sctl-{}", version.len()));
+        std::fs::write(&path, format!("#!/bin/sh\necho 'version: {version}'\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    };
+    for version in ["(devel)", "v0.0.0-20260801120000-0123456789ab"] {
+        let k0sctl = fake(version);
+        let out = p.plan("up", &[("K0SCTL", k0sctl.to_str().unwrap())]);
+        assert!(out.status.success(), "{}", outcome(&out));
+        assert!(
+            stderr(&out).contains(&format!("says version '{version}', which is not a release")),
+            "{}",
+            outcome(&out)
+        );
+    }
+    let old = fake("v0.18.1");
+    let out = p.plan("up", &[("K0SCTL", old.to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
+    assert!(
+        stderr(&out).contains("is version v0.18.1, older than v0.19.3"),
+        "{}",
+        outcome(&out)
+    );
 }

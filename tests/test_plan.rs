@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use k0s_vagrant::plan::{HostFacts, K0sRole, Plan, Provider, Role};
+use k0s_vagrant::host::HostFacts;
+use k0s_vagrant::plan::{K0sRole, Plan, Provider, Role};
 use k0s_vagrant::settings::{RawSettings, Settings};
 
 #[derive(serde::Deserialize)]
@@ -15,13 +16,7 @@ struct Fixture {
 fn plan_for(provider: Provider, env: &BTreeMap<String, String>) -> Plan {
     let raw = RawSettings::from_lookup(|name| env.get(name).cloned());
     let settings = Settings::from_raw(&raw).expect("fixture settings are valid");
-    Plan::from_settings(
-        &settings,
-        provider,
-        HostFacts {
-            hardware_kvm: false,
-        },
-    )
+    Plan::from_settings(&settings, provider, &HostFacts::x86_64(false))
 }
 
 #[test]
@@ -113,8 +108,8 @@ fn libvirt_addresses_are_unique_and_inside_the_network_and_tart_has_none() {
                 ips.push(plan.cluster.api_address.unwrap());
                 ips.sort();
                 ips.dedup();
-                // The API address is control-plane-1 itself with one controller, the HA address otherwise.
-                let expected = plan.nodes.len() + usize::from(plan.count(Role::Controller) >= 2);
+                // The control-plane virtual IP has an address of its own, whatever the count.
+                let expected = plan.nodes.len() + 1;
                 assert_eq!(ips.len(), expected, "{ips:?}");
                 assert!(ips
                     .iter()
@@ -135,11 +130,7 @@ fn tart_vm_names_carry_the_cluster_name() {
 #[test]
 fn libvirt_driver_follows_hardware_virtualization_unless_set() {
     let settings = Settings::from_raw(&RawSettings::default()).unwrap();
-    let kvm = Plan::from_settings(
-        &settings,
-        Provider::Libvirt,
-        HostFacts { hardware_kvm: true },
-    );
+    let kvm = Plan::from_settings(&settings, Provider::Libvirt, &HostFacts::x86_64(true));
     assert_eq!(
         (
             kvm.providers.libvirt.driver.as_str(),
@@ -147,13 +138,7 @@ fn libvirt_driver_follows_hardware_virtualization_unless_set() {
         ),
         ("kvm", None)
     );
-    let tcg = Plan::from_settings(
-        &settings,
-        Provider::Libvirt,
-        HostFacts {
-            hardware_kvm: false,
-        },
-    );
+    let tcg = Plan::from_settings(&settings, Provider::Libvirt, &HostFacts::x86_64(false));
     assert_eq!(
         (
             tcg.providers.libvirt.driver.as_str(),
@@ -165,9 +150,7 @@ fn libvirt_driver_follows_hardware_virtualization_unless_set() {
     let forced = Plan::from_settings(
         &Settings::from_raw(&raw).unwrap(),
         Provider::Libvirt,
-        HostFacts {
-            hardware_kvm: false,
-        },
+        &HostFacts::x86_64(false),
     );
     assert_eq!(forced.providers.libvirt.driver, "kvm");
 }
@@ -178,4 +161,29 @@ fn plan_json_round_trips() {
         let back: Plan = serde_json::from_str(&plan.to_json()).unwrap();
         assert_eq!(back, plan);
     }
+}
+
+/// Vagrant >= 2.4 picks a multi-arch box's build by `config.vm.box_architecture`; older Vagrant
+/// rejects the setting, and a box the user names may carry no architecture at all.
+#[test]
+fn the_default_box_names_the_host_architecture_for_vagrant_2_4_only() {
+    let arch = |vagrant, env: &[(&str, &str)]| {
+        let env: BTreeMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let raw = RawSettings::from_lookup(|name| env.get(name).cloned());
+        let host = HostFacts {
+            vagrant,
+            ..HostFacts::x86_64(true)
+        };
+        Plan::from_settings(&Settings::from_raw(&raw).unwrap(), Provider::Libvirt, &host)
+            .providers
+            .libvirt
+            .box_architecture
+    };
+    assert_eq!(arch(Some((2, 4, 1)), &[]).as_deref(), Some("amd64"));
+    assert_eq!(arch(Some((2, 3, 4)), &[]), None);
+    assert_eq!(arch(None, &[]), None);
+    assert_eq!(arch(Some((2, 4, 1)), &[("LIBVIRT_BOX", "my/box")]), None);
 }

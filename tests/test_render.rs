@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use k0s_vagrant::host::HostFacts;
 use k0s_vagrant::inventory::{Inventory, InventoryNode, SshEndpoint};
-use k0s_vagrant::plan::{HostFacts, Plan, Provider};
+use k0s_vagrant::plan::{Plan, Provider};
 use k0s_vagrant::render::RenderContext;
 use k0s_vagrant::settings::{RawSettings, Settings};
 use k0s_vagrant::validate::validate;
@@ -26,9 +27,7 @@ fn plan_for(provider: Provider, env: &BTreeMap<String, String>) -> Plan {
     Plan::from_settings(
         &Settings::from_raw(&raw).unwrap(),
         provider,
-        HostFacts {
-            hardware_kvm: false,
-        },
+        &HostFacts::x86_64(false),
     )
 }
 
@@ -67,6 +66,7 @@ fn inventory_for(plan: &Plan) -> Inventory {
                 },
                 interface: Some(interface.to_string()),
                 k0s_binary: "/usr/local/bin/k0s".to_string(),
+                machine_id: None,
             }
         })
         .collect();
@@ -127,6 +127,80 @@ fn every_valid_combination_renders_a_valid_file() {
     }
 }
 
+fn rendered(plan: &Plan, inventory: &Inventory) -> serde_yaml::Value {
+    let yaml = RenderContext::new(plan, Some(inventory), Path::new(DATA_DIR))
+        .unwrap()
+        .render()
+        .unwrap();
+    validate(&yaml).unwrap();
+    serde_yaml::from_str(&yaml).unwrap()
+}
+
+/// k0s cannot switch a bootstrapped controller between `api.address` and `onlyBindToAddress`
+/// (k0s #6997), and k0sctl restarts no worker for node-local load balancing (k0s docs/nllb.md):
+/// growing 1 -> 2 -> 3 controllers on a running cluster may only add hosts.
+#[test]
+fn growing_the_control_plane_only_adds_hosts() {
+    for provider in [Provider::Tart, Provider::Libvirt] {
+        for workers in [1, 3] {
+            let plan = |c: u32| {
+                plan_for(
+                    provider,
+                    &BTreeMap::from([
+                        ("CONTROL_PLANE_COUNT".to_string(), c.to_string()),
+                        ("WORKER_COUNT".to_string(), workers.to_string()),
+                    ]),
+                )
+            };
+            let first = plan(1);
+            let mut inventory = inventory_for(&first);
+            let mut before = rendered(&first, &inventory);
+            for controllers in [2, 3] {
+                let grown = plan(controllers);
+                // Existing machines keep their endpoints; the new controller gets its own.
+                let fresh = inventory_for(&grown);
+                inventory.nodes = grown
+                    .nodes
+                    .iter()
+                    .map(|n| match inventory.node(&n.name) {
+                        Some(existing) => existing.clone(),
+                        None => {
+                            // DHCP gives the new VM an address nobody holds: its SSH endpoint
+                            // on libvirt's management network, its node address on Tart.
+                            let mut new = fresh.node(&n.name).unwrap().clone();
+                            let dhcp = Ipv4Addr::new(192, 168, 64, 100 + controllers as u8);
+                            new.ssh.host = dhcp.to_string();
+                            if provider == Provider::Tart {
+                                new.address = dhcp;
+                            }
+                            new
+                        }
+                    })
+                    .collect();
+                let after = rendered(&grown, &inventory);
+                let what = format!("{provider:?} -> {controllers} controllers, {workers} workers");
+                assert_eq!(before["spec"]["k0s"], after["spec"]["k0s"], "{what}");
+                let old_hosts = before["spec"]["hosts"].as_sequence().unwrap();
+                let new_hosts = after["spec"]["hosts"].as_sequence().unwrap();
+                assert_eq!(new_hosts.len(), old_hosts.len() + 1, "{what}");
+                for host in old_hosts {
+                    assert!(new_hosts.contains(host), "{what}: changed {host:?}");
+                }
+                let added: Vec<_> = new_hosts
+                    .iter()
+                    .filter(|h| !old_hosts.contains(h))
+                    .collect();
+                assert_eq!(added[0]["role"], "controller+worker", "{what}");
+                assert!(
+                    added[0].get("noTaints").is_none(),
+                    "{what}: only control-plane-1 runs workloads"
+                );
+                before = after;
+            }
+        }
+    }
+}
+
 #[test]
 fn controllers_on_different_interfaces_cannot_share_the_ha_address() {
     let plan = plan_for(
@@ -148,4 +222,28 @@ fn broken_configs_are_refused() {
         let err = validate(&std::fs::read_to_string(path).unwrap()).expect_err("must be refused");
         insta::assert_snapshot!(err.problems.join("\n"));
     });
+}
+
+/// Keys k0sctl v0.32 accepts that we never render: a hand-edited config with them is not refused
+/// (k0sctl `cluster/host.go`, `cluster/spec.go`; rig v2 `protocol/ssh/config.go`).
+#[test]
+fn keys_k0sctl_accepts_are_accepted() {
+    let yaml = r#"apiVersion: k0sctl.k0sproject.io/v1beta1
+kind: Cluster
+metadata: {name: k0s}
+spec:
+  hosts:
+  - role: controller+worker
+    noTaints: true
+    ssh: {address: 192.168.121.10, port: 22, user: vagrant, keyPath: /p/cp1, options: {Compression: "yes"}}
+    privateAddress: 192.168.56.10
+    kubeletRootDir: /var/lib/kubelet
+    useExistingK0s: false
+    k0sInstallPath: /opt/bin/k0s
+  options:
+    wait: {enabled: true}
+  k0s:
+    version: "v1.33.4+k0s.0"
+"#;
+    validate(yaml).unwrap();
 }

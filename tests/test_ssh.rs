@@ -94,17 +94,14 @@ fn exec_returns_output_and_exit_status_and_run_reports_failures() {
 }
 
 #[test]
-fn host_key_is_pinned_on_first_contact_and_a_changed_key_is_refused() {
+fn host_key_is_pinned_per_machine_and_a_changed_key_is_refused() {
     let s = setup();
     let ep = endpoint(s.sshd.port, &s.key);
     connect("node-a", &ep, &s.known_hosts, &quick(5000)).unwrap();
     let pinned = std::fs::read_to_string(s.known_hosts.path()).unwrap();
-    assert!(
-        pinned.starts_with(&format!("[127.0.0.1]:{} ssh-ed25519 ", s.sshd.port)),
-        "{pinned}"
-    );
+    assert!(pinned.starts_with("node-a ssh-ed25519 "), "{pinned}");
     connect("node-a", &ep, &s.known_hosts, &quick(5000)).expect("the same key again is fine");
-    // The same address comes back with a new host key, as a recreated VM would.
+    // The same machine answers with a new host key without having been destroyed: refused.
     let port = s.sshd.port;
     drop(s.sshd);
     let _new = Sshd::start(
@@ -121,16 +118,54 @@ fn host_key_is_pinned_on_first_contact_and_a_changed_key_is_refused() {
     assert!(matches!(err, SshError::HostKeyChanged { .. }), "{err}");
     assert!(
         err.to_string().contains(&format!(
-            "ssh-keygen -R '[127.0.0.1]:{port}' -f {}",
+            "ssh-keygen -R 'node-a' -f {}",
             s.known_hosts.path().display()
         )),
         "{err}"
     );
-    // After forgetting the old key, the new one is pinned.
-    s.known_hosts
-        .forget(&[("127.0.0.1".to_string(), port)])
-        .unwrap();
+    // Another machine that DHCP gave node-a's old address is a machine of its own: accepted.
+    connect("node-b", &ep, &s.known_hosts, &quick(5000)).expect("recycled address");
+    // Destroying node-a forgets its key, so the recreated node-a is pinned anew.
+    s.known_hosts.forget(&["node-a".to_string()]).unwrap();
     connect("node-a", &ep, &s.known_hosts, &quick(5000)).unwrap();
+    let names: Vec<String> = std::fs::read_to_string(s.known_hosts.path())
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(names, ["node-b", "node-a"]);
+}
+
+#[test]
+fn a_pinned_key_follows_its_machine_to_a_new_address() {
+    let s = setup();
+    connect(
+        "node-a",
+        &endpoint(s.sshd.port, &s.key),
+        &s.known_hosts,
+        &quick(5000),
+    )
+    .unwrap();
+    // The same sshd (same host key) reached on another address, as after a Tart DHCP change.
+    let moved = SshEndpoint {
+        host: "127.0.0.2".to_string(),
+        ..endpoint(s.sshd.port, &s.key)
+    };
+    let second = Sshd::start(
+        s.dir.path(),
+        "127.0.0.2",
+        s.sshd.port,
+        &s.dir.path().join("host_key"),
+        &s.key,
+        &[],
+    );
+    connect("node-a", &moved, &s.known_hosts, &quick(5000)).expect("same key, new address");
+    drop(second);
+    let lines = std::fs::read_to_string(s.known_hosts.path())
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(lines, 1, "one pinned key per machine");
 }
 
 #[test]
@@ -273,10 +308,10 @@ fn nodes_connect_in_parallel() {
             "ok\n"
         );
     }
-    // Four connections to one endpoint pin its key once.
+    // Four machines (here all behind one endpoint) pin one key each, without losing any line.
     let lines = std::fs::read_to_string(s.known_hosts.path())
         .unwrap()
         .lines()
         .count();
-    assert_eq!(lines, 1);
+    assert_eq!(lines, 4);
 }

@@ -36,7 +36,14 @@ const OUR_VARS: &[&str] = &[
     "VAGRANT_CWD",
     "VAGRANT_DOTFILE_PATH",
     "LIBVIRT_DEFAULT_URI",
+    "K0SCTL",
 ];
+
+/// A value in `vars` that removes the variable instead.
+const UNSET: &str = "<unset>";
+/// A box name for `vagrant up` tests that stop before any box is needed: not the default
+/// multi-arch box, which Vagrant 2.3 cannot pick by architecture.
+const SOME_BOX: (&str, &str) = ("LIBVIRT_BOX", "k0s-vagrant/never-downloaded");
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -83,9 +90,14 @@ impl Project {
             .env("VAGRANT_HOME", repo().join("target").join("vagrant-home"))
             .env("VAGRANT_DEFAULT_PROVIDER", "libvirt")
             .env("K0S_VAGRANT_BIN", env!("CARGO_BIN_EXE_k0s-vagrant"))
+            // `vagrant up` needs k0sctl before it creates anything.
+            .env("K0SCTL", common::stub_k0sctl(self.scratch.path()))
             .args(args.split_whitespace());
         for (k, v) in vars {
-            cmd.env(k, v);
+            match *v {
+                UNSET => cmd.env_remove(k),
+                v => cmd.env(k, v),
+            };
         }
         cmd.output().unwrap()
     }
@@ -209,7 +221,7 @@ fn bad_variable_aborts_with_the_helper_message_and_creates_nothing() {
     for (args, vars, message) in [
         ("up", &[("WORKER_COUNT", "9")][..], "k0s-vagrant: WORKER_COUNT=9 is out of range (allowed 1..=5); set WORKER_COUNT=5\n"),
         ("status", &[("MEMORY_WORKER", "512")][..], "k0s-vagrant: MEMORY_WORKER=512 is below the minimum of 1024 MB; set MEMORY_WORKER=1024 or more\n"),
-        ("validate", &[("NODE_NETWORK", "10.0.0.0/30")][..], "k0s-vagrant: NODE_NETWORK=10.0.0.0/30 has no room for 1 controller and 1 worker (needs host offset .20, so a /27 or larger); use a /24 such as 192.168.56.0/24\n"),
+        ("validate", &[("NODE_NETWORK", "10.0.0.0/30")][..], "k0s-vagrant: NODE_NETWORK=10.0.0.0/30 has no room for 1 controller, 1 worker and the control-plane address (needs host offset .100, so a /25 or larger); use a /24 such as 192.168.56.0/24\n"),
         ("up", &[("VAGRANT_DEFAULT_PROVIDER", "virtualbox")][..], "k0s-vagrant: provider 'virtualbox' (from VAGRANT_DEFAULT_PROVIDER) is not supported (allowed tart, libvirt); use --provider=libvirt on Linux or --provider=tart on macOS\n"),
     ] {
         let out = p.vagrant(args, vars);
@@ -236,7 +248,7 @@ fn lower_count_on_up_is_refused_before_anything_happens() {
         "libvirt",
         "6b0e9c52-0000-4000-8000-00000000beef",
     );
-    let out = p.vagrant("up", &[("WORKER_COUNT", "1")]);
+    let out = p.vagrant("up", &[("WORKER_COUNT", "1"), SOME_BOX]);
     assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
     assert_eq!(
         stderr(&out),
@@ -253,9 +265,94 @@ fn write_up_lock(p: &Project, workers: &str) {
         .env("VAGRANT_DOTFILE_PATH", p.data())
         .env("VAGRANT_DEFAULT_PROVIDER", "libvirt")
         .env("WORKER_COUNT", workers)
+        .env("K0SCTL", common::stub_k0sctl(p.scratch.path()))
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", outcome(&out));
+}
+
+/// Vagrant 2.3 reads no box architectures and downloads the arm64 build of the default
+/// `cloud-image/ubuntu-24.04` on any host (alchemy-solutions/vagrant-cloud-images issue 5), so
+/// `vagrant up` with it is refused before anything exists; a named box, or any other command, is
+/// fine. This runs the real Vagrant 2.3.4.
+#[test]
+fn default_box_on_vagrant_2_3_is_refused_before_anything_is_created() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    let version = String::from_utf8_lossy(
+        &Command::new("vagrant")
+            .arg("--version")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(
+        version.starts_with("Vagrant 2.3."),
+        "this test is about Vagrant 2.3: {version}"
+    );
+    let out = p.vagrant("up", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert!(
+        stderr(&out).starts_with("k0s-vagrant: Vagrant 2.3.4 would download the arm64 build of cloud-image/ubuntu-24.04 whatever the host (box architectures need Vagrant >= 2.4.0; alchemy-solutions/vagrant-cloud-images issue 5); install Vagrant 2.4 or newer"),
+        "{}",
+        outcome(&out)
+    );
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", outcome(&out));
+    assert!(p.machine_dirs().is_empty());
+    assert!(!p.lock().exists());
+    // The plan Vagrant 2.3.4 evaluates names no architecture (it would reject the setting).
+    let out = p.vagrant("validate", &[]);
+    assert!(out.status.success(), "{}", outcome(&out));
+}
+
+/// The Vagrantfile passes the plan's `box_architecture` to `config.vm.box_architecture`. Only
+/// Vagrant >= 2.4 has that setting, so Vagrant 2.3.4 rejecting it proves the value arrives; the
+/// STAND-IN helper adds it to the real helper's plan as the helper does for Vagrant 2.4.
+#[test]
+fn box_architecture_from_the_plan_reaches_vagrant() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    let stub = stub_helper(
+        p.scratch.path(),
+        &format!(
+            "{} \"$@\" | sed 's/\"box_architecture\": null/\"box_architecture\": \"amd64\"/'",
+            env!("CARGO_BIN_EXE_k0s-vagrant")
+        ),
+    );
+    let out = p.vagrant("validate", &[("K0S_VAGRANT_BIN", stub.to_str().unwrap())]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("box_architecture")
+            || stderr(&out).contains("box_architecture"),
+        "{}",
+        outcome(&out)
+    );
+}
+
+/// What `vagrant up` needs on the host is checked before any machine exists (here: k0sctl).
+#[test]
+fn up_without_k0sctl_is_refused_before_anything_is_created() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    let out = p.vagrant(
+        "up",
+        &[SOME_BOX, ("K0SCTL", UNSET), ("PATH", "/usr/bin:/bin")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert!(
+        stderr(&out).starts_with("k0s-vagrant: k0sctl not found; install it:"),
+        "{}",
+        outcome(&out)
+    );
+    assert!(p.machine_dirs().is_empty());
+    assert!(!p.lock().exists());
 }
 
 /// Stand-in helpers (shell scripts, named so) for the Vagrantfile's own failure paths.

@@ -12,7 +12,8 @@ module K0sVagrant
 
     # The node plan for this vagrant command line, parsed and checked. Aborts on any failure.
     def self.plan(argv)
-      out, err, status = run(binary, "plan", "--format", "json", "--project-dir", ROOT, "--", *argv)
+      out, err, status = run(binary, "plan", "--format", "json", "--vagrant-version", Vagrant::VERSION,
+                             "--project-dir", ROOT, "--", *argv)
       abort(err.strip.empty? ? "k0s-vagrant: plan failed with exit code #{status.exitstatus}" : err) unless status.success?
       $stderr.write(err) unless err.empty?  # warnings and notes
       plan = parse(out)

@@ -2,13 +2,21 @@
 # Vagrant configures only the provider it uses. Every value comes from the plan.
 module K0sVagrant
   module Machines
-    # Tart ignores vm.hostname (vagrant-tart has no SetHostname), and every clone is "ubuntu".
-    HOSTNAME_SCRIPT = <<~'SH'.freeze
+    # Tart only, at a machine's first `up`. vagrant-tart has no SetHostname, so vm.hostname is
+    # ignored and every clone is "ubuntu"; clones also share the image's /etc/machine-id
+    # (cirruslabs/linux-image-templates resets none). Each node gets its name and a machine-id of
+    # its own; the marker keeps a later `vagrant provision` from changing it under a running k0s.
+    TART_NODE_SCRIPT = <<~'SH'.freeze
       set -eu
       hostnamectl set-hostname "$1"
       sed -i '/^127\.0\.1\.1[[:space:]]/d' /etc/hosts
       echo "127.0.1.1 $1" >> /etc/hosts
       if [ -d /etc/cloud/cloud.cfg.d ]; then echo 'preserve_hostname: true' > /etc/cloud/cloud.cfg.d/99-k0s-vagrant.cfg; fi
+      if [ ! -e /etc/k0s-vagrant-machine-id ]; then
+        rm -f /etc/machine-id /var/lib/dbus/machine-id
+        systemd-machine-id-setup >/dev/null
+        cp /etc/machine-id /etc/k0s-vagrant-machine-id
+      fi
     SH
 
     def self.define(config, plan)
@@ -32,22 +40,22 @@ module K0sVagrant
         tart.extra_run_args = tart_plan["run_args"]
         override.ssh.username = tart_plan["ssh_user"]
         override.ssh.password = tart_plan["ssh_password"]
-        override.vm.provision "hostname", type: "shell", inline: HOSTNAME_SCRIPT, args: [node["name"]]
+        override.vm.provision "node", type: "shell", inline: TART_NODE_SCRIPT, args: [node["name"]]
       end
     end
 
     def self.libvirt(machine, libvirt_plan, node)
       machine.vm.provider :libvirt do |libvirt, override|
         override.vm.box = libvirt_plan["box"]
+        # Vagrant >= 2.4 only (the helper leaves it out for older ones, which reject the setting).
+        override.vm.box_architecture = libvirt_plan["box_architecture"] if libvirt_plan["box_architecture"]
         override.vm.hostname = node["name"]
         override.vm.network :private_network, ip: node["ip"],
           libvirt__network_name: libvirt_plan["network_name"], libvirt__netmask: libvirt_plan["netmask"],
           libvirt__dhcp_enabled: false, libvirt__forward_mode: "none"
         libvirt.driver = libvirt_plan["driver"]
-        if libvirt_plan["cpu_model"]
-          libvirt.cpu_mode = "custom"
-          libvirt.cpu_model = libvirt_plan["cpu_model"]
-        end
+        libvirt.cpu_mode = libvirt_plan["cpu_mode"] if libvirt_plan["cpu_mode"]
+        libvirt.cpu_model = libvirt_plan["cpu_model"] if libvirt_plan["cpu_model"]
         libvirt.cpus = node["cpus"]
         libvirt.memory = node["memory_mb"]
         libvirt.machine_virtual_size = node["disk_gb"]

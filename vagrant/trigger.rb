@@ -28,8 +28,21 @@ module K0sVagrant
         FINISHED << machine.name.to_s
         facts = write_facts(env)
         return if Helper.call("deploy", "--facts", facts, "--", *argv)
-        abort("k0s-vagrant: deploy failed (see above); fix the cause, then run `vagrant up` again or `k0s-vagrant deploy`")
+        fail_up
       end
+    end
+
+    # Ends `vagrant up` with the helper's lines, this one, and exit status 1. An exception here
+    # would reach Vagrant's BatchAction, which wraps it in "An unexpected error occurred ...
+    # Please report this as a bug" and a backtrace (`abort` raises SystemExit, not a VagrantError;
+    # lib/vagrant/batch_action.rb), or in a multi-line box for a VagrantError. SystemExit in the
+    # main thread passes bin/vagrant's rescue silently (it re-raises all but VagrantError), so
+    # Vagrant's ensure blocks and locks still unwind.
+    def self.fail_up
+      $stderr.puts("k0s-vagrant: deploy failed (see above); fix the cause, then run `vagrant up` again or `k0s-vagrant deploy`")
+      $stderr.flush
+      Thread.main.raise(SystemExit.new(1))
+      sleep # this machine's thread goes no further; the process ends with the main thread
     end
 
     # Every machine's state and SSH endpoint as Vagrant sees them, and whether its `up` finished
@@ -40,8 +53,8 @@ module K0sVagrant
         provider = providers[name]
         machine = provider && env.machine(name, provider)
         state = machine ? machine.state.id.to_s : "not_created"
-        { name: name.to_s, provider: provider&.to_s, state: state, finished: FINISHED.include?(name.to_s),
-          ssh: (ssh_facts(machine) if state == "running") }
+        { name: name.to_s, provider: provider&.to_s, id: machine&.id, state: state,
+          finished: FINISHED.include?(name.to_s), ssh: (ssh_facts(machine) if state == "running") }
       end
       path = File.join(env.local_data_path.to_s, "k0s", "vagrant-facts.json")
       FileUtils.mkdir_p(File.dirname(path))

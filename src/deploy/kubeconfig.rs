@@ -56,16 +56,7 @@ impl Phase for Kubeconfig {
         };
         // Remember where we merged, so `vagrant destroy` removes exactly this.
         let record = cx.state_dir.join("kubeconfig-merged");
-        write_atomic(
-            &record,
-            format!("{}\n{name}\n", target.display()).as_bytes(),
-            None,
-        )
-        .map_err(|source| Error::State {
-            path: record,
-            source,
-        })?;
-        match kube::merge(&target, &ours, &name)? {
+        match kube::merge_recorded(&record, &target, &ours, &name)? {
             Merged::Unchanged => eprintln!("    {} already has context {name}", target.display()),
             Merged::Written { backup } => {
                 let what = format!("merge context {name} into {}", target.display());

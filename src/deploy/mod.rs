@@ -24,6 +24,10 @@ use crate::plan::Plan;
 use crate::ssh::{KnownHosts, Retry, Session};
 use crate::state::write_atomic;
 
+/// Set on a `vagrant up` that must not deploy (the drill's restore of a halted node): the post-up
+/// hook then only says so.
+pub const SKIP_DEPLOY_VAR: &str = "K0S_VAGRANT_SKIP_DEPLOY";
+
 /// The phases, in order; `--until` takes their names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -84,11 +88,13 @@ pub struct Timeouts {
     pub apply: Duration,
     pub ready: Duration,
     pub poll: Duration,
+    /// How long the final `api` phase keeps asking the API before it fails.
+    pub api: Duration,
 }
 
 impl Timeouts {
-    /// Defaults, overridden by K0S_VAGRANT_SSH_WAIT, K0S_VAGRANT_APPLY_TIMEOUT and
-    /// K0S_VAGRANT_READY_TIMEOUT (seconds).
+    /// Defaults, overridden by K0S_VAGRANT_SSH_WAIT, K0S_VAGRANT_APPLY_TIMEOUT,
+    /// K0S_VAGRANT_READY_TIMEOUT and K0S_VAGRANT_API_WAIT (seconds).
     pub fn from_env() -> Timeouts {
         let secs = |var: &str, default: u64| {
             Duration::from_secs(
@@ -107,6 +113,7 @@ impl Timeouts {
             apply: secs("K0S_VAGRANT_APPLY_TIMEOUT", 1800),
             ready: secs("K0S_VAGRANT_READY_TIMEOUT", 600),
             poll: Duration::from_secs(5),
+            api: secs("K0S_VAGRANT_API_WAIT", 60),
         }
     }
 }

@@ -41,6 +41,13 @@ impl Cluster {
             ("NODE_NETWORK", &network),
             ("CONTROL_PLANE_COUNT", &controllers.to_string()),
             ("WORKER_COUNT", &workers.to_string()),
+            // A copy of its own, so the plan's version check stays out of the deploy's calls.
+            (
+                "K0SCTL",
+                super::stub_k0sctl(&project.path().join("plan"))
+                    .to_str()
+                    .unwrap(),
+            ),
         ]))
         .args(["plan", "--format", "json", "--project-dir"])
         .arg(project.path())
@@ -124,6 +131,8 @@ impl Cluster {
             ("KUBECONFIG", self.user_kubeconfig().to_str().unwrap()),
             ("K0S_VAGRANT_SSH_WAIT", "20"),
             ("K0S_VAGRANT_READY_TIMEOUT", "20"),
+            // Stand-in nodes run no API unless a test starts one: fail the api phase quickly.
+            ("K0S_VAGRANT_API_WAIT", "5"),
         ]);
         all.extend(env(vars));
         let mut cmd = self.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant"));

@@ -48,6 +48,20 @@ pub fn helper(env: &BTreeMap<String, String>) -> Command {
     cmd
 }
 
+/// A copy of the STAND-IN k0sctl (tests/stubs/k0sctl) in `dir/stubs/`, whose state then stays in
+/// `dir`: `vagrant up` needs a k0sctl before it creates anything.
+pub fn stub_k0sctl(dir: &Path) -> PathBuf {
+    let stubs = dir.join("stubs");
+    std::fs::create_dir_all(&stubs).unwrap();
+    let path = stubs.join("k0sctl");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stubs/k0sctl"),
+        &path,
+    )
+    .unwrap();
+    path
+}
+
 pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
