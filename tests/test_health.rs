@@ -942,7 +942,8 @@ fn stub_drill_with_vm_halts_and_brings_back_the_machine_through_vagrant() {
     let dir = c.project.path().display().to_string();
     assert_eq!(
         calls,
-        format!("halt worker-1 (in {dir})\nup worker-1 (in {dir})\n")
+        // The restore's `vagrant up` must not run a deploy inside the restore window.
+        format!("halt worker-1 (in {dir}) K0S_VAGRANT_SKIP_DEPLOY=1\nup worker-1 (in {dir}) K0S_VAGRANT_SKIP_DEPLOY=1\n")
     );
 }
 
