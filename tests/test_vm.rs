@@ -89,6 +89,32 @@ impl Tier {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// What the project relies on from the default box (cloud-image/ubuntu-24.04), checked on a
+    /// VM of the test box: cloud-init grew the root filesystem to the planned 20 GB disk, the
+    /// vagrant user logs in with /bin/sh, and Vagrant configured the private network via netplan.
+    fn box_like_cloud_image(&self, machine: &str) {
+        let out = self.ssh(
+            machine,
+            "df -B1 --output=size / | tail -n 1; getent passwd vagrant; \
+             test -f /etc/netplan/50-vagrant.yaml && echo netplan-vagrant",
+        );
+        let lines: Vec<&str> = out.lines().map(str::trim).collect();
+        let root_bytes: u64 = lines.first().and_then(|l| l.parse().ok()).unwrap_or(0);
+        assert!(
+            root_bytes >= 19_000_000_000,
+            "{machine}: root filesystem not grown to the disk: {out}"
+        );
+        assert!(
+            lines.get(1).is_some_and(|l| l.ends_with(":/bin/sh")),
+            "{machine}: {out}"
+        );
+        assert_eq!(
+            lines.get(2).copied(),
+            Some("netplan-vagrant"),
+            "{machine}: {out}"
+        );
+    }
+
     fn runs(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.state().join("timings.json"))
             .unwrap_or_else(|_| "[]".into());
@@ -248,10 +274,17 @@ fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     assert_eq!(phases, ["wait-ssh", "preflight", "render", "apply"]);
     let up_err =
         String::from_utf8_lossy(&up.stderr).into_owned() + &String::from_utf8_lossy(&up.stdout);
-    assert!(
-        up_err.contains("control-plane-1: 192.168.56.10 on eth1, reaches all 1 others"),
-        "{up_err}"
-    );
+    // The box names interfaces predictably (en*), as cloud-image/ubuntu-24.04 does.
+    let preflight_interface = up_err
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("control-plane-1: 192.168.56.10 on ")?
+                .strip_suffix(", reaches all 1 others")
+        })
+        .unwrap_or_else(|| panic!("{up_err}"))
+        .to_string();
+    assert!(preflight_interface.starts_with("en"), "{up_err}");
 
     // The inventory matches the VMs as Vagrant reports them.
     let inventory: serde_json::Value =
@@ -268,8 +301,23 @@ fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
             .to_string();
         assert_eq!(node["ssh"]["host"], host.as_str(), "{name}");
         assert_eq!(node["ssh"]["user"], "vagrant");
-        assert_eq!(node["interface"], "eth1");
+        // Preflight's interface is the one the VM itself reports for the private address.
+        let interface = node["interface"].as_str().unwrap();
+        assert!(interface.starts_with("en"), "{name}: {interface}");
+        if name == "control-plane-1" {
+            assert_eq!(interface, preflight_interface);
+        }
+        let address = node["address"].as_str().unwrap();
+        let addresses = t.ssh(name, "ip -o -4 addr show");
+        let holder = addresses
+            .lines()
+            .find(|l| l.contains(&format!(" inet {address}/")))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map(|i| i.trim_end_matches(':'));
+        assert_eq!(holder, Some(interface), "{name}: {addresses}");
     }
+    t.box_like_cloud_image("control-plane-1");
+    t.box_like_cloud_image("worker-1");
     // The rendered config names the real VMs, and the stand-in k0sctl reached each of them.
     let hosts = hosts_in_config(&t.state().join("k0sctl.yaml"));
     let ssh_hosts: Vec<String> = inventory["nodes"]
@@ -297,6 +345,7 @@ fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     eprintln!("{}", outcome(&scale));
     ok(&scale, "WORKER_COUNT=2 vagrant up");
     assert_eq!(t.ssh("worker-2", "hostname").trim(), "worker-2");
+    t.box_like_cloud_image("worker-2");
     assert_eq!(t.runs().len(), 2);
     assert_eq!(hosts_in_config(&t.state().join("k0sctl.yaml")).len(), 3);
     let probe = t.probe();
