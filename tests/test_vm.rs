@@ -3,7 +3,9 @@
 //! hardware KVM). The box is built from Debian packages by tests/vm/build-box (cached).
 //! k0sctl is a STAND-IN (tests/stubs/k0sctl-ssh-probe) that proves the SSH half of the rendered
 //! config on the real VMs with the real OpenSSH client; deploy stops after apply, so neither k0s
-//! nor Kubernetes is installed. `tests/run` runs this tier; K0S_VAGRANT_SKIP_VMS=1 skips it.
+//! nor Kubernetes is installed. A second STAND-IN k0sctl (tests/stubs/k0sctl) fails an apply to
+//! show how a failed deploy ends `vagrant up`. `tests/run` runs this tier; K0S_VAGRANT_SKIP_VMS=1
+//! skips it.
 
 mod common;
 
@@ -318,6 +320,17 @@ fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     }
     t.box_like_cloud_image("control-plane-1");
     t.box_like_cloud_image("worker-1");
+    // The control-plane virtual IP (rendered with one controller too) sits on that interface.
+    let config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(t.state().join("k0sctl.yaml")).unwrap())
+            .unwrap();
+    let vrrp = &config["spec"]["k0s"]["config"]["spec"]["network"]["controlPlaneLoadBalancing"]
+        ["keepalived"]["vrrpInstances"][0];
+    assert_eq!(
+        vrrp["interface"].as_str(),
+        Some(preflight_interface.as_str())
+    );
+    assert_eq!(vrrp["virtualIPs"][0].as_str(), Some("192.168.56.100/24"));
     // The rendered config names the real VMs, and the stand-in k0sctl reached each of them.
     let hosts = hosts_in_config(&t.state().join("k0sctl.yaml"));
     let ssh_hosts: Vec<String> = inventory["nodes"]
@@ -363,6 +376,54 @@ fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
         "k0s-vagrant: WORKER_COUNT=1 would remove worker-2, which still exists; run `vagrant destroy -f worker-2` first, or set WORKER_COUNT=2\n"
     );
     assert_eq!(t.runs().len(), 2);
+
+    // A failed deploy ends `vagrant up` with the helper's lines and ours, exit status 1, and none
+    // of Vagrant's "unexpected error ... report this as a bug" box or backtrace. The STAND-IN
+    // k0sctl (tests/stubs/k0sctl) fails every apply like a config error.
+    let failing = t.scratch.path().join("failing");
+    std::fs::create_dir_all(failing.join("state")).unwrap();
+    std::fs::copy(repo().join("tests/stubs/k0sctl"), failing.join("k0sctl")).unwrap();
+    std::fs::write(failing.join("state").join("apply-fail"), "").unwrap();
+    let failed = t.timed("up with a failing apply", |t| {
+        t.vagrant(
+            &["up"],
+            &[
+                ("WORKER_COUNT", "2"),
+                ("K0SCTL", failing.join("k0sctl").to_str().unwrap()),
+            ],
+        )
+    });
+    eprintln!("{}", outcome(&failed));
+    assert_eq!(failed.status.code(), Some(1), "{}", outcome(&failed));
+    let said = String::from_utf8_lossy(&failed.stderr).into_owned()
+        + &String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        said.contains("    k0sctl: ERRO apply failed: cluster config validation failed"),
+        "{said}"
+    );
+    for vagrant_noise in [
+        "unexpected error",
+        "report this as a bug",
+        "An error occurred",
+        ".rb:",
+    ] {
+        assert!(!said.contains(vagrant_noise), "{vagrant_noise:?} in {said}");
+    }
+    let last = String::from_utf8_lossy(&failed.stderr)
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        last,
+        "k0s-vagrant: deploy failed (see above); fix the cause, then run `vagrant up` again or `k0s-vagrant deploy`"
+    );
+    assert_eq!(t.runs().len(), 3);
+    assert_eq!(t.runs()[2]["outcome"], "failed in apply");
+    // The machines are untouched.
+    let status = t.vagrant(&["status", "--machine-readable"], &[]);
+    assert!(states(&status).iter().all(|(_, s)| s == "running"));
 
     // Destroy leaves no VM, network, state or kubeconfig entry behind.
     let destroy = t.timed("destroy", |t| t.vagrant(&["destroy", "-f"], &[]));
