@@ -160,7 +160,7 @@ pub struct KubeconfigArgs {
     /// Point the kubeconfig's server at this controller (e.g. control-plane-2): rewrites
     /// .vagrant/k0s/kubeconfig and the merged context k0s-<CLUSTER_NAME>.
     ///
-    /// For a cluster without one shared API address (Tart with 2-3 controllers: no virtual IP is
+    /// For a cluster without one shared API address (Tart: no virtual IP is
     /// possible there), after the controller it points at is lost. Named like the kubeconfig
     /// field it rewrites (`server`); it takes a node name, whose address comes from the inventory.
     #[arg(long, value_name = "NODE", conflicts_with = "path")]

@@ -374,7 +374,7 @@ fn kubeconfig_server(project: &Project, path: &std::path::Path, node: &str) -> R
 }
 
 /// After `vagrant destroy`: all gone -> remove our state and kubeconfig entries; some left ->
-/// forget the host keys of the destroyed machines (a recreated VM has a new key).
+/// forget the destroyed machines' host keys and inventory entries.
 fn cleanup(project: &Project) -> Result<(), Error> {
     let state_dir = project.state_dir();
     let existing = project.existing_machines();

@@ -147,7 +147,8 @@ fn names(plan: &Plan) -> Vec<&str> {
 }
 
 /// The wanted plan, checked against what exists: the cluster identity must not change, no existing
-/// machine may drop out, and existing machines keep the sizes they were made with.
+/// machine may drop out, existing machines keep the sizes they were made with, and a cluster of the
+/// first release keeps its API layout (and its one controller).
 fn merge(
     locked: &Plan,
     mut wanted: Plan,

@@ -52,7 +52,7 @@ pub struct Vip {
 pub enum RenderError {
     #[error("the inventory has no node {node} of the plan; rerun `vagrant up` to write it again")]
     NodeMissing { node: String },
-    #[error("controllers hold the node network on different interfaces ({found}); the HA address needs one name on all")]
+    #[error("controllers hold the node network on different interfaces ({found}); the control-plane virtual IP needs one name on all")]
     InterfacesDiffer { found: String },
     #[error("render k0sctl.yaml")]
     Template(#[source] minijinja::Error),

@@ -32,7 +32,8 @@ fn plan_for(provider: Provider, env: &BTreeMap<String, String>) -> Plan {
 }
 
 /// What `vagrant up` would report: libvirt SSH goes to the management network, Tart's to the
-/// DHCP address that is also the node address; the private NIC is eth1 on libvirt.
+/// DHCP address that is also the node address; the private NIC is ens5 on libvirt (as the VM tier
+/// sees it with predictable interface names).
 fn inventory_for(plan: &Plan) -> Inventory {
     let nodes = plan
         .nodes
@@ -44,7 +45,7 @@ fn inventory_for(plan: &Plan) -> Inventory {
                     format!("192.168.121.{}", 100 + i),
                     n.ip.unwrap(),
                     "vagrant",
-                    "eth1",
+                    "ens5",
                 ),
                 Provider::Tart => {
                     let ip = Ipv4Addr::new(192, 168, 64, 10 + i as u8);
@@ -208,11 +209,11 @@ fn controllers_on_different_interfaces_cannot_share_the_ha_address() {
         &BTreeMap::from([("CONTROL_PLANE_COUNT".to_string(), "2".to_string())]),
     );
     let mut inventory = inventory_for(&plan);
-    inventory.nodes[1].interface = Some("ens5".to_string());
+    inventory.nodes[1].interface = Some("ens6".to_string());
     let err = RenderContext::new(&plan, Some(&inventory), Path::new(DATA_DIR)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "controllers hold the node network on different interfaces (eth1, ens5); the HA address needs one name on all"
+        "controllers hold the node network on different interfaces (ens5, ens6); the control-plane virtual IP needs one name on all"
     );
 }
 

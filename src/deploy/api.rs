@@ -64,9 +64,9 @@ impl Phase for ApiCheck {
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
         let server = super::kubeconfig::server(&cx.plan, &cx.inventory);
         let kubeconfig = cx.kubeconfig_path();
-        // Right after the kubeconfig is written the API may not answer yet: with 2-3 controllers on
-        // libvirt keepalived first has to elect the holder of the virtual IP, and the load balancer
-        // forwards only endpoints it has learned (k0sproject/k0s docs/cplb.md).
+        // Right after the kubeconfig is written the API may not answer yet: on libvirt keepalived
+        // first has to elect the holder of the virtual IP, and the load balancer forwards only
+        // endpoints it has learned (k0sproject/k0s docs/cplb.md).
         let said = retry_until(
             cx.timeouts.api,
             || api_answers(&kubeconfig, &server),

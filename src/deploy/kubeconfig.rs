@@ -9,7 +9,7 @@ use crate::state::write_atomic;
 
 pub struct Kubeconfig;
 
-/// `https://<HA address or control-plane-1>:6443`.
+/// `https://<control-plane virtual IP (libvirt) or control-plane-1 (Tart)>:6443`.
 pub fn server(plan: &crate::plan::Plan, inventory: &crate::inventory::Inventory) -> String {
     let address = plan
         .cluster
