@@ -93,7 +93,9 @@ fn plan(project: &Project, args: &PlanArgs) -> Result<(), Error> {
             host::check_for_up(wanted, &host)?;
         }
     }
-    let resolved = lock::resolve(project, invocation.creates_machines(), wanted)?;
+    let mut resolved = lock::resolve(project, invocation.creates_machines(), wanted)?;
+    let libvirt = &mut resolved.plan.providers.libvirt;
+    libvirt.box_architecture = plan::box_architecture(&libvirt.r#box, &host);
     // Warnings about the settings matter when they shape machines: on `up` or when asked directly.
     if !resolved.from_lock && (invocation.command.is_none() || invocation.creates_machines()) {
         if let Ok(settings) = &settings {

@@ -157,6 +157,15 @@ pub struct LibvirtSettings {
     pub netmask: Ipv4Addr,
 }
 
+/// `config.vm.box_architecture` for `box` under the Vagrant of `host`: the host's architecture for
+/// the default multi-arch box on Vagrant >= 2.4, else none (older Vagrant rejects the setting, and
+/// a box the user names may carry no architecture). A fact of the Vagrant that evaluates the
+/// Vagrantfile, not of the cluster, so it is decided anew for a locked plan too.
+pub fn box_architecture(r#box: &str, host: &HostFacts) -> Option<String> {
+    (r#box == DEFAULT_LIBVIRT_BOX && host.vagrant.is_some_and(|v| v >= VAGRANT_BOX_ARCHITECTURES))
+        .then(|| host.arch.box_name().to_string())
+}
+
 /// How many controllers run workloads: the first ceil(n/3).
 pub fn workload_controllers(controllers: u32) -> u32 {
     controllers.div_ceil(3)
@@ -214,9 +223,6 @@ impl Plan {
             (Arch::Aarch64, _) => (Some("host-passthrough"), None),
             _ => (None, None),
         };
-        let box_architecture = (settings.libvirt_box == DEFAULT_LIBVIRT_BOX
-            && host.vagrant.is_some_and(|v| v >= VAGRANT_BOX_ARCHITECTURES))
-        .then(|| host.arch.box_name().to_string());
         let providers = Providers {
             tart: TartSettings {
                 image: settings.tart_image.clone(),
@@ -238,7 +244,7 @@ impl Plan {
                 driver: driver.to_string(),
                 cpu_mode: cpu_mode.map(String::from),
                 cpu_model: cpu_model.map(String::from),
-                box_architecture,
+                box_architecture: box_architecture(&settings.libvirt_box, host),
                 network_name: format!("k0s-{}", settings.cluster_name),
                 netmask: net.netmask(),
             },

@@ -413,3 +413,42 @@ fn k0sctl_from_source_is_warned_about_and_an_old_release_refused() {
         outcome(&out)
     );
 }
+
+/// `box_architecture` belongs to the Vagrant that evaluates the Vagrantfile, not to the cluster: a
+/// lock written under Vagrant 2.4 must not hand the 2.4-only setting to a Vagrant 2.3 that is then
+/// asked to destroy the cluster.
+#[test]
+fn box_architecture_follows_the_vagrant_asking_not_the_lock() {
+    let p = Project::new();
+    let k0sctl = stub_k0sctl(p.dir.path());
+    let plan = |vagrant: &str, command: &str| {
+        let out = helper(&env(&[
+            ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
+            ("K0SCTL", k0sctl.to_str().unwrap()),
+        ]))
+        .args([
+            "plan",
+            "--format",
+            "json",
+            "--vagrant-version",
+            vagrant,
+            "--project-dir",
+        ])
+        .arg(p.dir.path())
+        .args(["--", command])
+        .output()
+        .unwrap();
+        assert!(out.status.success(), "{}", outcome(&out));
+        let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        plan["providers"]["libvirt"]["box_architecture"].clone()
+    };
+    let host = if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    assert_eq!(plan("2.4.1", "up"), host);
+    p.created("control-plane-1");
+    assert_eq!(plan("2.3.4", "destroy"), serde_json::Value::Null);
+    assert_eq!(plan("2.4.1", "destroy"), host);
+}
