@@ -2,15 +2,16 @@
 
 use std::path::PathBuf;
 
-use crate::drill::DrillError;
+use crate::adapters::k0sctl::K0sctlError;
+use crate::adapters::kubeconfig::KubeconfigError;
+use crate::adapters::ssh::SshError;
+use crate::adapters::vagrant::ProviderError;
+use crate::cluster::drill::DrillError;
+use crate::cluster::nodes::ParseError;
 use crate::inventory::InventoryError;
-use crate::k0sctl::K0sctlError;
-use crate::kube::{KubeconfigError, ParseError};
 use crate::lock::LockError;
 use crate::render::RenderError;
 use crate::settings::SettingsError;
-use crate::ssh::SshError;
-use crate::vagrant::ProviderError;
 use crate::validate::Invalid;
 
 /// Failures of the cluster itself, seen over SSH or from the host.

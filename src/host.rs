@@ -2,7 +2,7 @@
 //! version, and what a `vagrant up` needs from it. Checked when the plan is made for `up`, so a
 //! host that cannot run the cluster is refused before any VM exists.
 
-use crate::k0sctl::{K0sctl, K0sctlError};
+use crate::adapters::k0sctl::{K0sctl, K0sctlError};
 use crate::plan::{Plan, Provider};
 use crate::settings::DEFAULT_LIBVIRT_BOX;
 

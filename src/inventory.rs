@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Plan, Provider, Role};
-use crate::state::write_atomic;
+use crate::util::files::write_atomic;
 
 /// What the Vagrantfile knows about the machines right after `vagrant up`, passed as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,11 +5,12 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::adapters::vagrant::Project;
 use crate::error::Error;
 use crate::plan::{ApiMode, Node, Plan, Role};
-use crate::settings::{plural, CONTROL_PLANE_COUNT, WORKER_COUNT};
-use crate::state::write_atomic;
-use crate::vagrant::Project;
+use crate::settings::{CONTROL_PLANE_COUNT, WORKER_COUNT};
+use crate::util::files::write_atomic;
+use crate::util::text::plural;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {

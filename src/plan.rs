@@ -349,7 +349,7 @@ impl Plan {
             .chain(std::iter::once(total))
             .map(|r| r.to_vec())
             .collect();
-        let mut lines = crate::table::lines(&all, &[4, 5, 6]);
+        let mut lines = crate::util::table::lines(&all, &[4, 5, 6]);
         let width = lines.iter().map(String::len).max().unwrap_or(0);
         lines.insert(lines.len() - 1, "-".repeat(width));
         for line in lines {

@@ -7,6 +7,8 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use crate::util::text::plural;
+
 /// One user-facing variable: its name and the lowercase alias the seed documents used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Var {
@@ -410,14 +412,6 @@ fn node_network(
         return Err(SettingsError::NetworkOverlapsManagement { value });
     }
     Ok(net)
-}
-
-pub(crate) fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 /// Accepts the full form k0sctl expects: `v<major>.<minor>.<patch>[-pre]+k0s.<n>`.

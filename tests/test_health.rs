@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::cluster::{state, stderr, Cluster};
 use common::{env, outcome};
-use k0s_vagrant::health::{parse_etcd_members, parse_k0s_status};
+use k0s_vagrant::cluster::report::{parse_etcd_members, parse_k0s_status};
 
 #[test]
 fn k0s_status_and_etcd_members_parse_from_documented_output() {

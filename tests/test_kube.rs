@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::Scratch;
+use k0s_vagrant::adapters::kubeconfig::{self, Merged};
+use k0s_vagrant::cluster::nodes::{parse_nodes, reconcile, Change, NodeList, Taint};
 use k0s_vagrant::host::HostFacts;
-use k0s_vagrant::kube::{self, parse_nodes, reconcile, Change, Merged, NodeList, Taint};
 use k0s_vagrant::plan::{Plan, Provider};
 use k0s_vagrant::settings::{RawSettings, Settings};
 
@@ -177,14 +178,14 @@ fn merge_adds_one_context_and_removal_takes_exactly_it_away() {
     let target = dir.path().join("config");
     std::fs::copy("tests/fixtures/kubeconfig/existing.yaml", &target).unwrap();
     let before = view(&target);
-    let ours = kube::standalone(
+    let ours = kubeconfig::standalone(
         &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
         "k0s-dev",
         "https://192.168.56.100:6443",
     )
     .unwrap();
 
-    let merged = kube::merge(&target, &ours, "k0s-dev").unwrap();
+    let merged = kubeconfig::merge(&target, &ours, "k0s-dev").unwrap();
     let backup = dir.path().join("config.k0s-vagrant.bak");
     assert_eq!(
         merged,
@@ -250,12 +251,12 @@ fn merge_adds_one_context_and_removal_takes_exactly_it_away() {
     }
 
     assert_eq!(
-        kube::merge(&target, &ours, "k0s-dev").unwrap(),
+        kubeconfig::merge(&target, &ours, "k0s-dev").unwrap(),
         Merged::Unchanged,
         "a second merge changes nothing"
     );
 
-    assert!(kube::remove(&target, "k0s-dev").unwrap());
+    assert!(kubeconfig::remove(&target, "k0s-dev").unwrap());
     let removed = view(&target);
     for list in ["clusters", "users", "contexts"] {
         assert_eq!(
@@ -269,7 +270,7 @@ fn merge_adds_one_context_and_removal_takes_exactly_it_away() {
     }
     assert_eq!(kubectl(&target, &["config", "current-context"]), "work\n");
     assert!(
-        !kube::remove(&target, "k0s-dev").unwrap(),
+        !kubeconfig::remove(&target, "k0s-dev").unwrap(),
         "nothing left to remove"
     );
 }
@@ -278,14 +279,14 @@ fn merge_adds_one_context_and_removal_takes_exactly_it_away() {
 fn merge_into_a_missing_file_creates_it_with_our_context_current() {
     let dir = Scratch::new("kubeconfig-new");
     let target = dir.path().join("sub").join("config");
-    let ours = kube::standalone(
+    let ours = kubeconfig::standalone(
         &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
         "k0s-k0s",
         "https://192.168.56.10:6443",
     )
     .unwrap();
     assert_eq!(
-        kube::merge(&target, &ours, "k0s-k0s").unwrap(),
+        kubeconfig::merge(&target, &ours, "k0s-k0s").unwrap(),
         Merged::Written { backup: None }
     );
     assert_eq!(
@@ -293,7 +294,7 @@ fn merge_into_a_missing_file_creates_it_with_our_context_current() {
         "k0s-k0s\n"
     );
     // Removing our context clears a current-context that named it.
-    assert!(kube::remove(&target, "k0s-k0s").unwrap());
+    assert!(kubeconfig::remove(&target, "k0s-k0s").unwrap());
     assert_eq!(view(&target)["current-context"], "");
 }
 
@@ -302,13 +303,13 @@ fn a_broken_user_kubeconfig_is_reported_not_overwritten() {
     let dir = Scratch::new("kubeconfig-bad");
     let target = dir.path().join("config");
     std::fs::write(&target, "clusters: [unclosed\n").unwrap();
-    let ours = kube::standalone(
+    let ours = kubeconfig::standalone(
         &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
         "k0s-k0s",
         "https://192.168.56.10:6443",
     )
     .unwrap();
-    let err = kube::merge(&target, &ours, "k0s-k0s").unwrap_err();
+    let err = kubeconfig::merge(&target, &ours, "k0s-k0s").unwrap_err();
     assert!(
         err.to_string().contains("is not valid YAML")
             && err.to_string().contains("K0S_KUBECONFIG_MERGE=false"),
@@ -323,12 +324,12 @@ fn a_broken_user_kubeconfig_is_reported_not_overwritten() {
 #[test]
 fn kubeconfig_path_is_the_first_of_kubeconfig_else_home() {
     assert_eq!(
-        kube::user_kubeconfig_path(Some("/a/one:/b/two"), Some(Path::new("/home/x"))),
+        kubeconfig::user_kubeconfig_path(Some("/a/one:/b/two"), Some(Path::new("/home/x"))),
         Some("/a/one".into())
     );
     assert_eq!(
-        kube::user_kubeconfig_path(None, Some(Path::new("/home/x"))),
+        kubeconfig::user_kubeconfig_path(None, Some(Path::new("/home/x"))),
         Some("/home/x/.kube/config".into())
     );
-    assert_eq!(kube::user_kubeconfig_path(Some(""), None), None);
+    assert_eq!(kubeconfig::user_kubeconfig_path(Some(""), None), None);
 }

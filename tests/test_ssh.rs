@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::sshd::{free_port, keypair, user, Sshd};
 use common::Scratch;
+use k0s_vagrant::adapters::ssh::{connect, KnownHosts, Retry, SshError};
 use k0s_vagrant::inventory::SshEndpoint;
-use k0s_vagrant::ssh::{connect, parallel, KnownHosts, Retry, SshError};
+use k0s_vagrant::util::parallel;
 
 fn endpoint(port: u16, key: &Path) -> SshEndpoint {
     SshEndpoint {

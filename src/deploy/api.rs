@@ -1,25 +1,14 @@
 //! api: check from the host that the API answers with the exported kubeconfig (kubectl when it is
 //! installed, else a TCP connect to the API port), retrying for a bounded time.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{human, Ctx, Phase, PhaseName};
+use super::{Ctx, Phase, PhaseName};
+use crate::cluster::api::api_answers;
 use crate::error::{ClusterError, Error};
-use crate::health::{readyz, ApiAnswer};
+use crate::util::text::human;
 
 pub struct ApiCheck;
-
-/// What answered at `server`, or why nothing did.
-pub fn api_answers(kubeconfig: &Path, server: &str) -> Result<String, String> {
-    match readyz(kubeconfig, server)? {
-        ApiAnswer::Readyz(body) => Ok(format!("kubectl: {server}/readyz says {body}")),
-        ApiAnswer::PortOpen => Ok(format!(
-            "{} accepts connections (install kubectl for a full check)",
-            server.trim_start_matches("https://")
-        )),
-    }
-}
 
 /// Pauses between attempts: doubling from 1 s, at most 5 s, so the last tries stay close together.
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
@@ -62,7 +51,7 @@ impl Phase for ApiCheck {
     }
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
-        let server = super::kubeconfig::server(&cx.plan, &cx.inventory);
+        let server = crate::cluster::api::server(&cx.plan, &cx.inventory);
         let kubeconfig = cx.kubeconfig_path();
         // Right after the kubeconfig is written the API may not answer yet: on libvirt keepalived
         // first has to elect the holder of the virtual IP, and the load balancer forwards only

@@ -2,8 +2,8 @@
 //! used and every planned node is Ready, so a second `vagrant up` changes nothing.
 
 use super::{Ctx, Phase, PhaseName};
+use crate::adapters::k0sctl::K0sctl;
 use crate::error::Error;
-use crate::k0sctl::K0sctl;
 
 pub struct Apply;
 
@@ -30,7 +30,7 @@ impl Phase for Apply {
         let Ok(json) = cx.kubectl("get nodes -o json") else {
             return Ok(None);
         };
-        let Ok(nodes) = crate::kube::parse_nodes(&json) else {
+        let Ok(nodes) = crate::cluster::nodes::parse_nodes(&json) else {
             return Ok(None);
         };
         let all_ready = cx.plan.nodes.iter().all(|p| {

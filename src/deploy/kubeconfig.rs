@@ -2,21 +2,12 @@
 //! `.vagrant/k0s/kubeconfig` (0600) and merged into the user's kubeconfig as `k0s-<cluster>`.
 
 use super::{Ctx, Phase, PhaseName};
+use crate::adapters::k0sctl::K0sctl;
+use crate::adapters::kubeconfig::{self, Merged};
 use crate::error::Error;
-use crate::k0sctl::K0sctl;
-use crate::kube::{self, Merged};
-use crate::state::write_atomic;
+use crate::util::files::write_atomic;
 
 pub struct Kubeconfig;
-
-/// `https://<control-plane virtual IP (libvirt) or control-plane-1 (Tart)>:6443`.
-pub fn server(plan: &crate::plan::Plan, inventory: &crate::inventory::Inventory) -> String {
-    let address = plan
-        .cluster
-        .api_address
-        .unwrap_or(inventory.nodes[0].address);
-    format!("https://{address}:6443")
-}
 
 impl Phase for Kubeconfig {
     fn name(&self) -> PhaseName {
@@ -33,9 +24,9 @@ impl Phase for Kubeconfig {
             None => K0sctl::locate()?,
         };
         let name = format!("k0s-{}", cx.plan.cluster.name);
-        let server = server(&cx.plan, &cx.inventory);
+        let server = crate::cluster::api::server(&cx.plan, &cx.inventory);
         let raw = k0sctl.kubeconfig(&cx.config_path(), &server)?;
-        let ours = kube::standalone(&raw, &name, &server)?;
+        let ours = kubeconfig::standalone(&raw, &name, &server)?;
         let path = cx.kubeconfig_path();
         if std::fs::read_to_string(&path).ok().as_deref() != Some(ours.as_str()) {
             cx.act(format!("write {}", path.display()), |_| {
@@ -56,7 +47,7 @@ impl Phase for Kubeconfig {
         };
         // Remember where we merged, so `vagrant destroy` removes exactly this.
         let record = cx.state_dir.join("kubeconfig-merged");
-        match kube::merge_recorded(&record, &target, &ours, &name)? {
+        match kubeconfig::merge_recorded(&record, &target, &ours, &name)? {
             Merged::Unchanged => eprintln!("    {} already has context {name}", target.display()),
             Merged::Written { backup } => {
                 let what = format!("merge context {name} into {}", target.display());

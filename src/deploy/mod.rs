@@ -10,19 +10,17 @@ mod taints;
 mod wait_ready;
 mod wait_ssh;
 
-pub use api::api_answers;
-pub use kubeconfig::server as api_server;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::adapters::k0sctl::K0sctl;
+use crate::adapters::ssh::{KnownHosts, Retry, Session};
+use crate::cluster::nodes::NodeList;
 use crate::error::Error;
 use crate::inventory::Inventory;
-use crate::k0sctl::K0sctl;
-use crate::kube::NodeList;
 use crate::plan::Plan;
-use crate::ssh::{KnownHosts, Retry, Session};
-use crate::state::write_atomic;
+use crate::util::files::write_atomic;
+use crate::util::text::human;
 
 /// Set on a `vagrant up` that must not deploy (the drill's restore of a halted node): the post-up
 /// hook then only says so.
@@ -186,15 +184,6 @@ struct RunTiming {
     phases: Vec<PhaseTiming>,
 }
 
-pub fn human(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        format!("{secs:.1}s")
-    } else {
-        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
-    }
-}
-
 /// Runs the phases up to and including `until`.
 pub fn run(cx: &mut Ctx, until: Option<PhaseName>) -> Result<(), Error> {
     let started = Instant::now();
@@ -313,7 +302,7 @@ fn summary(cx: &Ctx, total: Duration) {
         .chain(rows)
         .map(|r| r.to_vec())
         .collect();
-    for line in crate::table::lines(&all, &[]) {
+    for line in crate::util::table::lines(&all, &[]) {
         eprintln!("    {line}");
     }
     if cx.changes.is_empty() {

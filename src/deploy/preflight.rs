@@ -4,7 +4,7 @@
 use super::{Ctx, Phase, PhaseName};
 use crate::error::{ClusterError, Error};
 use crate::plan::Provider;
-use crate::ssh::parallel;
+use crate::util::parallel;
 
 pub struct Preflight;
 
@@ -72,7 +72,8 @@ impl Phase for Preflight {
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
         let nodes = cx.inventory.nodes.clone();
         let timeout = cx.timeouts.command;
-        let pairs: Vec<(usize, &crate::ssh::Session)> = cx.sessions.iter().enumerate().collect();
+        let pairs: Vec<(usize, &crate::adapters::ssh::Session)> =
+            cx.sessions.iter().enumerate().collect();
         let reports = parallel(&pairs, |(i, session)| {
             let others: Vec<String> = nodes
                 .iter()

@@ -3,7 +3,7 @@
 use super::{Ctx, Phase, PhaseName};
 use crate::error::Error;
 use crate::render::RenderContext;
-use crate::state::write_atomic;
+use crate::util::files::write_atomic;
 
 pub struct Render;
 

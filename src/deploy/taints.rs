@@ -2,8 +2,8 @@
 //! each change, skips when nothing differs.
 
 use super::{Ctx, Phase, PhaseName};
+use crate::cluster::nodes::{parse_nodes, reconcile, Change};
 use crate::error::Error;
-use crate::kube::{parse_nodes, reconcile, Change};
 
 pub struct Taints;
 

@@ -2,8 +2,9 @@
 
 use std::time::Instant;
 
-use super::{human, Ctx, Phase, PhaseName};
+use super::{Ctx, Phase, PhaseName};
 use crate::error::{ClusterError, Error};
+use crate::util::text::human;
 
 pub struct WaitReady;
 
@@ -22,7 +23,7 @@ impl Phase for WaitReady {
         loop {
             let waiting: Vec<(String, String)> = match cx
                 .kubectl("get nodes -o json")
-                .map(|j| crate::kube::parse_nodes(&j))
+                .map(|j| crate::cluster::nodes::parse_nodes(&j))
             {
                 Ok(Ok(nodes)) => {
                     let waiting = cx

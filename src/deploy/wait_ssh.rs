@@ -2,9 +2,11 @@
 
 use std::time::Instant;
 
-use super::{human, Ctx, Phase, PhaseName};
+use super::{Ctx, Phase, PhaseName};
+use crate::adapters::ssh::connect;
 use crate::error::Error;
-use crate::ssh::{connect, parallel};
+use crate::util::parallel;
+use crate::util::text::human;
 
 pub struct WaitSsh;
 

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::health::{Check, Limits};
+use crate::adapters::ssh::{connect, KnownHosts, Session};
+use crate::cluster::checks::Check;
+use crate::cluster::report::Limits;
 use crate::inventory::Inventory;
 use crate::plan::{Plan, Role};
-use crate::ssh::{connect, KnownHosts, Session};
 
 const NAME: &str = "k0s-vagrant-probe";
 const MANIFEST: &str = "apiVersion: apps/v1

@@ -5,10 +5,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::health::{self, Check, Limits};
+use crate::adapters::ssh::{connect, KnownHosts};
+use crate::cluster::checks::{self, Check};
+use crate::cluster::report::{self, Limits};
 use crate::inventory::Inventory;
 use crate::plan::{Plan, Role};
-use crate::ssh::{connect, KnownHosts};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {
@@ -127,7 +128,7 @@ impl Drill<'_> {
                 reason: e.to_string(),
             })?;
         if !out.status.success() {
-            let reason = crate::ssh::tail(&String::from_utf8_lossy(&out.stderr), 2);
+            let reason = crate::util::text::tail(&String::from_utf8_lossy(&out.stderr), 2);
             return Err(DrillError::Action {
                 node: node.to_string(),
                 action: what,
@@ -138,14 +139,14 @@ impl Drill<'_> {
     }
 
     fn checks(&self) -> Vec<Check> {
-        let report = health::collect(
+        let report = report::collect(
             self.plan,
             self.inventory,
             self.known_hosts,
             &self.limits,
             self.api,
         );
-        health::checks(self.plan, &report)
+        checks::checks(self.plan, &report)
     }
 
     /// Stops, looks, restores; prints as it goes. Ok when the cluster kept serving and the node is back.

@@ -171,7 +171,7 @@ impl KnownHosts {
             })
             .map(|l| format!("{l}\n"))
             .collect();
-        crate::state::write_atomic(&self.path, kept.as_bytes(), None)
+        crate::util::files::write_atomic(&self.path, kept.as_bytes(), None)
     }
 }
 
@@ -334,7 +334,7 @@ impl Session {
                 node: self.node.clone(),
                 command: command.to_string(),
                 status: out.status,
-                tail: tail(text, 3),
+                tail: crate::util::text::tail(text, 3),
             });
         }
         Ok(out.stdout)
@@ -347,25 +347,4 @@ enum ExecFail {
     Ssh(#[from] ssh2::Error),
     #[error(transparent)]
     Io(std::io::Error),
-}
-
-/// The last `n` non-empty lines, joined with " | ".
-pub fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    lines[lines.len().saturating_sub(n)..].join(" | ")
-}
-
-/// Runs `f` for every item on its own thread and returns the results in order.
-pub fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items.iter().map(|item| scope.spawn(|| f(item))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
 }

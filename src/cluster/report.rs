@@ -3,17 +3,17 @@
 //! objects and etcd, and whether the API answers from the host. Every probe runs in parallel with
 //! its own timeout, so a node that stops answering fails its checks in bounded time.
 
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::adapters::ssh::{connect, KnownHosts, Retry};
+use crate::cluster::nodes::{parse_nodes, NodeList};
 use crate::inventory::Inventory;
-use crate::kube::{parse_nodes, NodeList};
 use crate::plan::{Plan, Role};
-use crate::ssh::{connect, parallel, KnownHosts, Retry};
+use crate::util::parallel;
 
 /// `k0s status -o json`, the fields we read (Go field names, as k0s prints them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,7 +244,7 @@ fn section_ok(section: Option<&Section>) -> Result<String, String> {
             Err(format!(
                 "exit code {}: {}",
                 s.code,
-                crate::ssh::tail(said, 2)
+                crate::util::text::tail(said, 2)
             ))
         }
         None => Err("no answer".to_string()),
@@ -417,236 +417,10 @@ pub fn collect(
     }
 }
 
-/// One named health check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    pub name: &'static str,
-    pub ok: bool,
-    pub reason: String,
-}
-
-fn check(name: &'static str, problems: Vec<String>, fine: String) -> Check {
-    if problems.is_empty() {
-        Check {
-            name,
-            ok: true,
-            reason: fine,
-        }
-    } else {
-        Check {
-            name,
-            ok: false,
-            reason: problems.join("; "),
-        }
-    }
-}
-
-/// The named checks over a report.
-pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
-    let n = report.nodes.len();
-    let failed = |f: &dyn Fn(&NodeReport) -> Option<String>| {
-        report.nodes.iter().filter_map(f).collect::<Vec<_>>()
-    };
-    let controllers: Vec<&str> = plan
-        .nodes
-        .iter()
-        .filter(|p| p.role == Role::Controller)
-        .map(|p| p.name.as_str())
-        .collect();
-    let etcd = match &report.etcd {
-        Err(e) => check("etcd-quorum", vec![e.clone()], String::new()),
-        Ok(m) => {
-            let healthy = controllers
-                .iter()
-                .filter(|c| {
-                    m.members.contains_key(**c)
-                        && report
-                            .nodes
-                            .iter()
-                            .any(|n| n.name == **c && n.service.is_ok())
-                })
-                .count();
-            let quorum = controllers.len() / 2 + 1;
-            let missing: Vec<String> = controllers
-                .iter()
-                .filter(|c| !m.members.contains_key(**c))
-                .map(|c| format!("{c} is no etcd member"))
-                .collect();
-            let mut problems = missing;
-            if healthy < quorum {
-                problems.push(format!(
-                    "{healthy} of {} controllers up, quorum needs {quorum}",
-                    controllers.len()
-                ));
-            }
-            check(
-                "etcd-quorum",
-                problems,
-                format!(
-                    "{} members, {healthy} of {} controllers up (quorum {quorum})",
-                    m.members.len(),
-                    controllers.len()
-                ),
-            )
-        }
-    };
-    let policy = match report.nodes.iter().all(|r| r.takes_workloads.is_some()) {
-        false => check(
-            "taints",
-            vec!["the Node objects could not be read".into()],
-            String::new(),
-        ),
-        true => {
-            let wrong = failed(&|r| {
-                (r.takes_workloads != Some(r.planned_workloads)).then(|| {
-                    format!(
-                        "{} {} workloads",
-                        r.name,
-                        if r.planned_workloads {
-                            "refuses"
-                        } else {
-                            "takes"
-                        }
-                    )
-                })
-            });
-            check(
-                "taints",
-                wrong,
-                format!(
-                    "exactly the {} planned nodes take workloads",
-                    plan.nodes.iter().filter(|p| p.runs_workloads).count()
-                ),
-            )
-        }
-    };
-    vec![
-        check(
-            "ssh",
-            failed(&|r| r.ssh.clone().err().map(|e| e.to_string())),
-            format!("{n}/{n} nodes answer"),
-        ),
-        check(
-            "k0s-services",
-            failed(&|r| r.service.clone().err().map(|e| format!("{}: {e}", r.name))),
-            format!("{n}/{n} k0s services active"),
-        ),
-        etcd,
-        check(
-            "nodes-ready",
-            failed(&|r| r.ready.clone().err().map(|e| format!("{}: {e}", r.name))),
-            format!("{n}/{n} nodes Ready"),
-        ),
-        policy,
-        check(
-            "reachability",
-            failed(&|r| match &r.unreachable {
-                Ok(list) if list.is_empty() => None,
-                Ok(list) => Some(format!("{} cannot reach {}", r.name, list.join(", "))),
-                Err(e) => Some(format!("{}: {e}", r.name)),
-            }),
-            format!(
-                "all {} node pairs reach each other",
-                n * n.saturating_sub(1)
-            ),
-        ),
-        check(
-            "api",
-            report.api.clone().err().into_iter().collect(),
-            report.api.clone().unwrap_or_default(),
-        ),
-    ]
-}
-
-/// How the API answered at one address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApiAnswer {
-    /// `kubectl get --raw /readyz` said this.
-    Readyz(String),
-    /// No kubectl on this host: the port at least accepts connections.
-    PortOpen,
-}
-
-/// Asks the API at `server` (`https://ADDR:6443`) for `/readyz` with the kubeconfig's credentials.
-/// `--server` overrides only the address: TLS is still verified against the kubeconfig's CA, and
-/// every controller's address is in the API certificate (k0sctl adds each controller's address and
-/// privateAddress to `spec.api.sans`: k0sproject/k0sctl `phase/configure_k0s.go`, Prepare).
-pub fn readyz(kubeconfig: &Path, server: &str) -> Result<ApiAnswer, String> {
-    let kubectl = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--server")
-        .arg(server)
-        .args(["--request-timeout=10s", "get", "--raw", "/readyz"])
-        .output();
-    match kubectl {
-        Ok(out) if out.status.success() => Ok(ApiAnswer::Readyz(
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        )),
-        Ok(out) => Err(crate::ssh::tail(&String::from_utf8_lossy(&out.stderr), 2)),
-        // No kubectl here: at least the port must answer.
-        Err(_) => {
-            let hostport = server.trim_start_matches("https://");
-            let addr: SocketAddr = hostport
-                .parse()
-                .map_err(|_| format!("{hostport} is not an address"))?;
-            TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-                .map_err(|e| e.to_string())?;
-            Ok(ApiAnswer::PortOpen)
-        }
-    }
-}
-
-/// The `api` check from this host. Where the plan has one shared API address (one controller, or
-/// the virtual IP on libvirt) that address is asked. Without one (Tart: softnet lets a VM send only
-/// from its DHCP address, so no VIP can exist: cirruslabs/tart `Sources/tart/Commands/Run.swift`)
-/// every controller is asked in plan order until one answers, and the answer names it.
-pub fn api_check(plan: &Plan, inventory: &Inventory, kubeconfig: &Path) -> Result<String, String> {
-    if !kubeconfig.exists() {
-        return Err(format!("no kubeconfig at {}", kubeconfig.display()));
-    }
-    if plan.cluster.api_address.is_some() {
-        let server = crate::deploy::api_server(plan, inventory);
-        return crate::deploy::api_answers(kubeconfig, &server);
-    }
-    let mut missed = Vec::new();
-    for controller in plan.nodes.iter().filter(|n| n.role == Role::Controller) {
-        let Some(node) = inventory.node(&controller.name) else {
-            missed.push(format!("{} is not in the inventory", controller.name));
-            continue;
-        };
-        let server = format!("https://{}:6443", node.address);
-        match readyz(kubeconfig, &server) {
-            Ok(answer) => {
-                let said = match answer {
-                    ApiAnswer::Readyz(body) => format!("/readyz {body}"),
-                    ApiAnswer::PortOpen => {
-                        "port 6443 accepts connections (install kubectl for a full check)".into()
-                    }
-                };
-                let mut line = format!("{} ({}): {said}", node.name, node.address);
-                for m in &missed {
-                    line.push_str("; ");
-                    line.push_str(m);
-                }
-                return Ok(line);
-            }
-            Err(reason) => {
-                tracing::debug!(node = %node.name, %reason, "API does not answer");
-                missed.push(format!("{} did not answer: {reason}", node.name));
-            }
-        }
-    }
-    Err(if missed.is_empty() {
-        "no controller in the plan".to_string()
-    } else {
-        missed.join("; ")
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
 
     /// The section protocol run by a real POSIX shell (dash, the login shell of the nodes).
     #[test]

@@ -79,7 +79,7 @@ impl K0sctl {
             })
             .ok_or_else(|| K0sctlError::NoVersion {
                 path: path.clone(),
-                output: crate::ssh::tail(&text, 2),
+                output: crate::util::text::tail(&text, 2),
             })?;
         match parse_version(&version) {
             Some(v) if v >= MIN_K0SCTL => Ok(K0sctl { path, version }),
@@ -138,7 +138,7 @@ impl K0sctl {
                 Streamed::Exited { code, tail } => {
                     return Err(K0sctlError::ApplyFailed {
                         code,
-                        tail: crate::ssh::tail(&tail.join("\n"), 3),
+                        tail: crate::util::text::tail(&tail.join("\n"), 3),
                     })
                 }
                 Streamed::TimedOut => return Err(K0sctlError::ApplyTimeout { after: timeout }),
@@ -166,7 +166,7 @@ impl K0sctl {
             );
             return Err(K0sctlError::KubeconfigFailed {
                 code: out.status.code().unwrap_or(-1),
-                tail: crate::ssh::tail(&text, 3),
+                tail: crate::util::text::tail(&text, 3),
             });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())

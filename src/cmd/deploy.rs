@@ -1,0 +1,107 @@
+//! `deploy`: the post-up hook. Decides whether to deploy now, then runs the deploy phases.
+
+use super::merge_setting;
+use crate::adapters::kubeconfig;
+use crate::adapters::ssh;
+use crate::adapters::vagrant::{Invocation, Project};
+use crate::cli::DeployArgs;
+use crate::deploy;
+use crate::error::Error;
+use crate::inventory::{Inventory, VagrantFacts};
+use crate::lock;
+use crate::plan::Plan;
+
+pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
+    if args.facts.is_some() && std::env::var(deploy::SKIP_DEPLOY_VAR).is_ok_and(|v| v == "1") {
+        eprintln!(
+            "k0s-vagrant: not deploying: {}=1 (set by `k0s-vagrant drill`)",
+            deploy::SKIP_DEPLOY_VAR
+        );
+        return Ok(());
+    }
+    let state_dir = project.state_dir();
+    std::fs::create_dir_all(&state_dir).map_err(|source| Error::State {
+        path: state_dir.clone(),
+        source,
+    })?;
+    let merge_kubeconfig = merge_setting()?;
+    // One deploy per cluster at a time; the lock goes with the process.
+    let lock_path = state_dir.join("deploy.lock");
+    let lock_file = std::fs::File::create(&lock_path).map_err(|source| Error::State {
+        path: lock_path.clone(),
+        source,
+    })?;
+    if let Err(std::fs::TryLockError::WouldBlock) = lock_file.try_lock() {
+        eprintln!(
+            "k0s-vagrant: another deploy of this cluster is running (lock {}); skipping this one",
+            lock_path.display()
+        );
+        return Ok(());
+    }
+    let plan = lock::read_lock(project)?.ok_or_else(|| Error::NoPlanLock {
+        path: lock::lock_path(project),
+    })?;
+    let Some(inventory) = inventory_for_deploy(&plan, args, &state_dir)? else {
+        return Ok(());
+    };
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let mut cx = deploy::Ctx {
+        known_hosts: ssh::KnownHosts::new(state_dir.join("known_hosts")),
+        state_dir,
+        plan,
+        inventory,
+        timeouts: deploy::Timeouts::from_env(),
+        sessions: Vec::new(),
+        k0sctl: None,
+        nodes: None,
+        merge_kubeconfig,
+        user_kubeconfig: kubeconfig::user_kubeconfig_path(
+            std::env::var("KUBECONFIG").ok().as_deref(),
+            home.as_deref(),
+        ),
+        changes: Vec::new(),
+    };
+    deploy::run(&mut cx, args.until)
+}
+
+/// The inventory to deploy to: from Vagrant's facts (written after every machine's `up`), or the
+/// last one. `None` means "not now": a machine of this `vagrant up` is still coming up (its own
+/// trigger will deploy), or a planned machine is not running (said in one line).
+fn inventory_for_deploy(
+    plan: &Plan,
+    args: &DeployArgs,
+    state_dir: &std::path::Path,
+) -> Result<Option<Inventory>, Error> {
+    let Some(path) = &args.facts else {
+        return Ok(Some(Inventory::read(state_dir)?));
+    };
+    let facts = VagrantFacts::read(path)?;
+    let names: Vec<String> = plan.nodes.iter().map(|n| n.name.clone()).collect();
+    let pending: Vec<&str> = Invocation::up_targets(&args.vagrant_args, &names)
+        .into_iter()
+        .filter(|t| !facts.machines.iter().any(|m| m.name == *t && m.finished))
+        .collect();
+    if !pending.is_empty() {
+        tracing::debug!(?pending, "not deploying yet");
+        return Ok(None);
+    }
+    let previous = Inventory::read(state_dir).ok();
+    match Inventory::from_facts(plan, &facts, previous.as_ref())? {
+        Ok(inventory) => {
+            inventory.write(state_dir)?;
+            Ok(Some(inventory))
+        }
+        Err(not_all) => {
+            let list: Vec<String> = not_all
+                .not_running
+                .iter()
+                .map(|(n, s)| format!("{n} ({s})"))
+                .collect();
+            eprintln!(
+                "k0s-vagrant: not deploying: {} not running; `vagrant up` brings up every machine and deploys",
+                list.join(", ")
+            );
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! `health`: the named checks, as lines or JSON; exit 1 when one fails.
+
+use super::print_stdout;
+use crate::adapters::vagrant::Project;
+use crate::cli::HealthArgs;
+use crate::cluster::{checks, report, workloads, Running};
+use crate::error::Error;
+
+pub fn run(project: &Project, args: &HealthArgs) -> Result<(), Error> {
+    let running = Running::load(project)?;
+    let report = running.report();
+    let plan = &running.plan;
+    let mut checks = checks::checks(plan, &report);
+    if args.workloads {
+        let wait = std::time::Duration::from_secs(120);
+        checks.push(workloads::check(
+            plan,
+            &running.inventory,
+            &running.known_hosts,
+            &report::Limits::default(),
+            wait,
+        ));
+    }
+    let healthy = checks.iter().all(|c| c.ok);
+    if args.json {
+        let doc = serde_json::json!({"healthy": healthy, "checks": checks});
+        print_stdout(&(serde_json::to_string_pretty(&doc).expect("checks serialize") + "\n"))?;
+    } else {
+        let mut out = String::new();
+        for c in &checks {
+            out.push_str(&format!(
+                "{:<4} {:<13} {}\n",
+                if c.ok { "ok" } else { "FAIL" },
+                c.name,
+                c.reason
+            ));
+        }
+        out.push_str(if healthy {
+            "healthy\n"
+        } else {
+            "not healthy\n"
+        });
+        print_stdout(&out)?;
+    }
+    if healthy {
+        Ok(())
+    } else {
+        Err(Error::Unhealthy {
+            failed: checks
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
+}

@@ -1,0 +1,84 @@
+//! One module per command: each reads what it needs, runs the pipeline or the cluster
+//! observation, and prints. `lib.rs` dispatches here.
+
+pub mod cleanup;
+pub mod deploy;
+pub mod drill;
+pub mod health;
+pub mod kubeconfig;
+pub mod plan;
+pub mod render;
+pub mod status;
+
+use std::io::Write;
+
+use crate::adapters::vagrant::{self, Invocation, Project};
+use crate::error::Error;
+use crate::host::HostFacts;
+use crate::lock;
+use crate::plan::{self as plan_mod, Plan};
+use crate::settings::{self, RawSettings, Settings};
+
+/// The project the helper works on: `--project-dir`, else the nearest Vagrantfile upwards.
+pub fn project(dir: Option<std::path::PathBuf>) -> Project {
+    let dotfile = std::env::var("VAGRANT_DOTFILE_PATH").ok();
+    match dir {
+        Some(dir) => Project::new(dir, dotfile.as_deref()),
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
+            Project::discover(&cwd, dotfile.as_deref())
+        }
+    }
+}
+
+/// The plan the current variables give, for the provider Vagrant was asked for (or `provider`).
+pub(crate) fn wanted_plan(
+    invocation: &Invocation,
+    provider: Option<plan_mod::Provider>,
+    host: &HostFacts,
+) -> Result<Plan, Error> {
+    let settings = Settings::from_raw(&RawSettings::from_env())?;
+    let provider = match provider {
+        Some(p) => p,
+        None => vagrant::resolve_provider(
+            invocation,
+            std::env::var("VAGRANT_DEFAULT_PROVIDER").ok().as_deref(),
+        )?,
+    };
+    Ok(Plan::from_settings(&settings, provider, host))
+}
+
+/// The plan of the existing cluster, else the one the variables give (as `vagrant status` sees it).
+pub(crate) fn current_plan(project: &Project) -> Result<Plan, Error> {
+    let wanted = wanted_plan(&Invocation::default(), None, &HostFacts::detect(None));
+    Ok(lock::resolve(project, false, wanted)?.plan)
+}
+
+pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A closed pipe (`| head`) is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|source| Error::Output {
+            what: "standard output",
+            source,
+        }),
+    }
+}
+
+pub(crate) fn merge_setting() -> Result<bool, Error> {
+    match std::env::var("K0S_KUBECONFIG_MERGE")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("" | "true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(settings::SettingsError::BadChoice {
+            var: "K0S_KUBECONFIG_MERGE",
+            value: other.to_string(),
+            allowed: "true, false",
+        }
+        .into()),
+    }
+}

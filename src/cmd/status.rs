@@ -1,0 +1,112 @@
+//! `status`: one table of the running cluster, or its JSON.
+
+use super::print_stdout;
+use crate::adapters::vagrant::Project;
+use crate::cli::StatusArgs;
+use crate::cluster::Running;
+use crate::error::Error;
+use crate::plan;
+use crate::util::table;
+
+fn cell<T>(r: &Result<T, String>, ok: impl Fn(&T) -> String) -> String {
+    match r {
+        Ok(v) => ok(v),
+        Err(_) => "FAIL".to_string(),
+    }
+}
+
+pub fn run(project: &Project, args: &StatusArgs) -> Result<(), Error> {
+    let report = Running::load(project)?.report();
+    if args.json {
+        return print_stdout(
+            &(serde_json::to_string_pretty(&report).expect("report serializes") + "\n"),
+        );
+    }
+    let header = [
+        "NODE",
+        "ROLE",
+        "ADDRESS",
+        "SSH",
+        "SERVICE",
+        "K0S",
+        "READY",
+        "TAINTS",
+        "WORKLOADS",
+    ]
+    .map(String::from);
+    let rows: Vec<[String; 9]> = report
+        .nodes
+        .iter()
+        .map(|n| {
+            [
+                n.name.clone(),
+                match n.role {
+                    plan::Role::Controller => "controller".to_string(),
+                    plan::Role::Worker => "worker".to_string(),
+                },
+                n.address.clone(),
+                cell(&n.ssh, |_| "ok".into()),
+                cell(&n.service, |s| s.clone()),
+                cell(&n.k0s, |k| format!("{} {}", k.role, k.version)),
+                cell(&n.ready, |_| "Ready".into()),
+                if n.taints.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.taints.join(",")
+                },
+                match n.takes_workloads {
+                    Some(true) => "yes".to_string(),
+                    Some(false) => "no".to_string(),
+                    None => "?".to_string(),
+                },
+            ]
+        })
+        .collect();
+    let all: Vec<Vec<String>> = std::iter::once(header)
+        .chain(rows)
+        .map(|r| r.to_vec())
+        .collect();
+    let mut out = String::new();
+    for line in table::lines(&all, &[]) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let mut problems: Vec<String> = Vec::new();
+    for n in &report.nodes {
+        for (what, r) in [
+            ("ssh", n.ssh.clone().map(|_| ())),
+            ("service", n.service.clone().map(drop)),
+            ("k0s", n.k0s.clone().map(drop)),
+            ("node", n.ready.clone()),
+        ] {
+            if let Err(e) = r {
+                problems.push(format!("{}: {what}: {e}", n.name));
+            }
+        }
+    }
+    out.push_str(&match &report.etcd {
+        Ok(m) => format!(
+            "etcd: {} members ({})\n",
+            m.members.len(),
+            m.members.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        Err(e) => format!("etcd: FAIL ({e})\n"),
+    });
+    out.push_str(&match &report.api {
+        Ok(said) => format!("api: {said}\n"),
+        Err(e) => format!("api: FAIL ({e})\n"),
+    });
+    out.push_str(&format!(
+        "kubeconfig: {}\n",
+        report
+            .kubeconfig
+            .as_ref()
+            .map_or("none yet (vagrant up exports it)".to_string(), |p| p
+                .display()
+                .to_string())
+    ));
+    for p in problems {
+        out.push_str(&format!("  {p}\n"));
+    }
+    print_stdout(&out)
+}
