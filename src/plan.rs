@@ -58,6 +58,15 @@ pub enum Role {
     Worker,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Controller => "controller",
+            Role::Worker => "worker",
+        }
+    }
+}
+
 /// The role k0sctl installs. Every controller also runs a kubelet so it shows in `kubectl get nodes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum K0sRole {
@@ -65,6 +74,16 @@ pub enum K0sRole {
     ControllerWorker,
     #[serde(rename = "worker")]
     Worker,
+}
+
+impl K0sRole {
+    /// The role as k0sctl's `hosts[].role` spells it (and as the plan JSON does).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            K0sRole::ControllerWorker => "controller+worker",
+            K0sRole::Worker => "worker",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,6 +291,17 @@ impl Plan {
         self.nodes.iter().filter(|n| n.role == role).count()
     }
 
+    /// How many etcd members must be up for the cluster to keep serving: a majority of the
+    /// controllers (every controller is an etcd member).
+    pub fn quorum(&self) -> usize {
+        self.count(Role::Controller) / 2 + 1
+    }
+
+    /// The kubeconfig context (and cluster and user) name the deploy merges: `k0s-<name>`.
+    pub fn context_name(&self) -> String {
+        format!("k0s-{}", self.cluster.name)
+    }
+
     pub fn to_json(&self) -> String {
         // Serializing plain structs with string keys cannot fail.
         serde_json::to_string_pretty(self).expect("plan serializes")
@@ -300,10 +330,7 @@ impl Plan {
             .map(|n| {
                 [
                     n.name.clone(),
-                    match n.k0s_role {
-                        K0sRole::ControllerWorker => "controller+worker".to_string(),
-                        K0sRole::Worker => "worker".to_string(),
-                    },
+                    n.k0s_role.as_str().to_string(),
                     if n.runs_workloads { "yes" } else { "no" }.to_string(),
                     n.ip.map_or("dhcp".to_string(), |ip| ip.to_string()),
                     n.cpus.to_string(),
@@ -342,14 +369,9 @@ impl Plan {
             "VCPUS",
             "MEMORY",
             "DISK",
-        ]
-        .map(String::from);
-        let all: Vec<Vec<String>> = std::iter::once(header)
-            .chain(rows)
-            .chain(std::iter::once(total))
-            .map(|r| r.to_vec())
-            .collect();
-        let mut lines = crate::util::table::lines(&all, &[4, 5, 6]);
+        ];
+        let all: Vec<[String; 7]> = rows.into_iter().chain([total]).collect();
+        let mut lines = crate::util::table::lines(header, &all, &[4, 5, 6]);
         let width = lines.iter().map(String::len).max().unwrap_or(0);
         lines.insert(lines.len() - 1, "-".repeat(width));
         for line in lines {

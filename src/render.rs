@@ -72,10 +72,7 @@ impl RenderContext {
         let per_controller = plan.cluster.api_mode == ApiMode::OnlyBindToAddress;
         let mut hosts = Vec::new();
         for node in &plan.nodes {
-            let role = match node.k0s_role {
-                K0sRole::ControllerWorker => "controller+worker",
-                K0sRole::Worker => "worker",
-            };
+            let role = node.k0s_role.as_str();
             let no_taints = node.k0s_role == K0sRole::ControllerWorker && node.runs_workloads;
             let host = match inventory {
                 Some(inv) => {

@@ -54,7 +54,7 @@ pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
                             .any(|n| n.name == **c && n.service.is_ok())
                 })
                 .count();
-            let quorum = controllers.len() / 2 + 1;
+            let quorum = plan.quorum();
             let missing: Vec<String> = controllers
                 .iter()
                 .filter(|c| !m.members.contains_key(**c))

@@ -80,7 +80,7 @@ impl Drill<'_> {
                     .join(", "),
             })?;
         let total = self.plan.count(Role::Controller);
-        let quorum = total / 2 + 1;
+        let quorum = self.plan.quorum();
         if planned.role == Role::Controller && total - 1 < quorum && !force {
             return Err(DrillError::BreaksQuorum {
                 node: node.to_string(),

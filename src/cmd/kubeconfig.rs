@@ -60,7 +60,7 @@ fn kubeconfig_server(project: &Project, path: &std::path::Path, node: &str) -> R
         });
     }
     let server = format!("https://{address}:6443");
-    let name = format!("k0s-{}", running.plan.cluster.name);
+    let name = running.plan.context_name();
     let text =
         std::fs::read_to_string(path).map_err(|source| kubeconfig::KubeconfigError::Read {
             path: path.to_path_buf(),

@@ -5,7 +5,6 @@ use crate::adapters::vagrant::Project;
 use crate::cli::StatusArgs;
 use crate::cluster::Running;
 use crate::error::Error;
-use crate::plan;
 use crate::util::table;
 
 fn cell<T>(r: &Result<T, String>, ok: impl Fn(&T) -> String) -> String {
@@ -32,18 +31,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<(), Error> {
         "READY",
         "TAINTS",
         "WORKLOADS",
-    ]
-    .map(String::from);
+    ];
     let rows: Vec<[String; 9]> = report
         .nodes
         .iter()
         .map(|n| {
             [
                 n.name.clone(),
-                match n.role {
-                    plan::Role::Controller => "controller".to_string(),
-                    plan::Role::Worker => "worker".to_string(),
-                },
+                n.role.as_str().to_string(),
                 n.address.clone(),
                 cell(&n.ssh, |_| "ok".into()),
                 cell(&n.service, |s| s.clone()),
@@ -62,12 +57,8 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<(), Error> {
             ]
         })
         .collect();
-    let all: Vec<Vec<String>> = std::iter::once(header)
-        .chain(rows)
-        .map(|r| r.to_vec())
-        .collect();
     let mut out = String::new();
-    for line in table::lines(&all, &[]) {
+    for line in table::lines(header, &rows, &[]) {
         out.push_str(&line);
         out.push('\n');
     }

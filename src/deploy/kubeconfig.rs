@@ -23,7 +23,7 @@ impl Phase for Kubeconfig {
             Some(k) => k,
             None => K0sctl::locate()?,
         };
-        let name = format!("k0s-{}", cx.plan.cluster.name);
+        let name = cx.plan.context_name();
         let server = crate::cluster::api::server(&cx.plan, &cx.inventory);
         let raw = k0sctl.kubeconfig(&cx.config_path(), &server)?;
         let ours = kubeconfig::standalone(&raw, &name, &server)?;

@@ -284,10 +284,7 @@ fn summary(cx: &Ctx, total: Duration) {
                     Ok(()) => "Ready".to_string(),
                     Err(why) => format!("NotReady ({why})"),
                 });
-            let role = match n.k0s_role {
-                crate::plan::K0sRole::ControllerWorker => "controller+worker",
-                crate::plan::K0sRole::Worker => "worker",
-            };
+            let role = n.k0s_role.as_str();
             [
                 n.name.clone(),
                 role.to_string(),
@@ -297,18 +294,14 @@ fn summary(cx: &Ctx, total: Duration) {
             ]
         })
         .collect();
-    let header = ["NODE", "ROLE", "ADDRESS", "WORKLOADS", "STATUS"].map(String::from);
-    let all: Vec<Vec<String>> = std::iter::once(header)
-        .chain(rows)
-        .map(|r| r.to_vec())
-        .collect();
-    for line in crate::util::table::lines(&all, &[]) {
+    let header = ["NODE", "ROLE", "ADDRESS", "WORKLOADS", "STATUS"];
+    for line in crate::util::table::lines(header, &rows, &[]) {
         eprintln!("    {line}");
     }
     if cx.changes.is_empty() {
         eprintln!("==> nothing changed: the cluster already matches the plan");
     }
-    let context = format!("k0s-{}", cx.plan.cluster.name);
+    let context = cx.plan.context_name();
     eprintln!("==> finished in {}", human(total));
     eprintln!("    kubeconfig: {}", cx.kubeconfig_path().display());
     if cx.merge_kubeconfig {

@@ -1,13 +1,20 @@
 //! Plain-text tables for people: every column padded to its widest cell, two spaces between.
 
-/// The lines of a table whose first row is the header; columns in `right` align right.
-pub fn lines(rows: &[Vec<String>], right: &[usize]) -> Vec<String> {
+/// The lines of a table: the header, then the rows; columns in `right` align right.
+pub fn lines<const N: usize>(
+    header: [&str; N],
+    rows: &[[String; N]],
+    right: &[usize],
+) -> Vec<String> {
+    let rows: Vec<Vec<&str>> = std::iter::once(header.to_vec())
+        .chain(rows.iter().map(|r| r.iter().map(String::as_str).collect()))
+        .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {
             rows.iter()
                 .filter_map(|r| r.get(i))
-                .map(String::len)
+                .map(|c| c.len())
                 .max()
                 .unwrap_or(0)
         })
@@ -34,13 +41,12 @@ pub fn lines(rows: &[Vec<String>], right: &[usize]) -> Vec<String> {
 mod tests {
     #[test]
     fn columns_pad_to_the_widest_cell() {
-        let rows = vec![
-            vec!["A".to_string(), "N".to_string()],
-            vec!["long".to_string(), "7".to_string()],
-            vec!["b".to_string(), "100".to_string()],
+        let rows = [
+            ["long".to_string(), "7".to_string()],
+            ["b".to_string(), "100".to_string()],
         ];
         assert_eq!(
-            super::lines(&rows, &[1]),
+            super::lines(["A", "N"], &rows, &[1]),
             ["A       N", "long    7", "b     100"]
         );
     }
