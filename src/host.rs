@@ -5,6 +5,7 @@
 use crate::adapters::k0sctl::{K0sctl, K0sctlError};
 use crate::plan::{Plan, Provider};
 use crate::settings::DEFAULT_LIBVIRT_BOX;
+use crate::util::exit::Category;
 
 /// The host's CPU architecture, as Rust names it (`std::env::consts::ARCH`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +109,17 @@ pub enum HostError {
     NoKvmOnArm,
     #[error(transparent)]
     K0sctl(#[from] K0sctlError),
+}
+
+impl HostError {
+    pub fn category(&self) -> Category {
+        match self {
+            HostError::VagrantTooOldForBox { .. }
+            | HostError::UnsupportedArch { .. }
+            | HostError::NoKvmOnArm => Category::MissingTool,
+            HostError::K0sctl(e) => e.category(),
+        }
+    }
 }
 
 /// Everything `vagrant up` of `plan` needs from this host, checked before any machine exists:

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Plan, Provider, Role};
-use crate::util::files::write_atomic;
+use crate::util::exit::Category;
+use crate::util::files::{self, write_atomic, FileError};
 
 /// What the Vagrantfile knows about the machines right after `vagrant up`, passed as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,12 +78,6 @@ pub struct SshEndpoint {
 
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
-    #[error("read Vagrant facts {path}")]
-    ReadFacts {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("Vagrant facts {path} are not valid JSON ({reason}); rerun `vagrant up`")]
     BadFacts { path: PathBuf, reason: String },
     #[error(
@@ -102,12 +97,22 @@ pub enum InventoryError {
         now: Ipv4Addr,
         fix: String,
     },
-    #[error("write inventory {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+impl InventoryError {
+    pub fn category(&self) -> Category {
+        match self {
+            InventoryError::BadFacts { .. }
+            | InventoryError::Missing { .. }
+            | InventoryError::Unreadable { .. }
+            | InventoryError::NoSsh { .. }
+            | InventoryError::BadAddress { .. }
+            | InventoryError::AddressChanged { .. } => Category::BadInput,
+            InventoryError::File(_) => Category::Failed,
+        }
+    }
 }
 
 /// Why a deploy does not start: some planned machine is not running.
@@ -118,10 +123,7 @@ pub struct NotAllRunning {
 
 impl VagrantFacts {
     pub fn read(path: &Path) -> Result<VagrantFacts, InventoryError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::ReadFacts {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = files::read(path)?;
         serde_json::from_str(&text).map_err(|e| InventoryError::BadFacts {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -235,8 +237,7 @@ impl Inventory {
     pub fn write(&self, state_dir: &Path) -> Result<(), InventoryError> {
         let path = Inventory::path(state_dir);
         let json = serde_json::to_string_pretty(self).expect("inventory serializes");
-        write_atomic(&path, json.as_bytes(), None)
-            .map_err(|source| InventoryError::Write { path, source })
+        Ok(write_atomic(&path, json.as_bytes(), None)?)
     }
 
     pub fn node(&self, name: &str) -> Option<&InventoryNode> {

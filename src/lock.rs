@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::adapters::vagrant::Project;
-use crate::error::Error;
 use crate::plan::{ApiMode, Node, Plan, Role};
 use crate::settings::{CONTROL_PLANE_COUNT, WORKER_COUNT};
-use crate::util::files::write_atomic;
+use crate::util::exit::Category;
+use crate::util::files::{write_atomic, FileError};
 use crate::util::text::plural;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,12 +32,23 @@ pub enum LockError {
     },
     #[error("{var}={value}: this cluster was created by an earlier k0s-vagrant that binds the API the single-controller way, which k0s cannot change on a running controller (k0s issue 6997); run `vagrant destroy -f`, then `{var}={value} vagrant up`, or set {var}=1")]
     CannotGrowLegacy { var: &'static str, value: usize },
-    #[error("write plan lock {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("no plan lock at {}; run `vagrant up` first", path.display())]
+    Missing { path: PathBuf },
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
+impl LockError {
+    pub fn category(&self) -> Category {
+        match self {
+            LockError::Unreadable { .. }
+            | LockError::WouldRemove { .. }
+            | LockError::ClusterChanged { .. }
+            | LockError::CannotGrowLegacy { .. }
+            | LockError::Missing { .. } => Category::BadInput,
+            LockError::File(_) => Category::Failed,
+        }
+    }
 }
 
 /// The plan to use, and what the user should know about where it came from.
@@ -77,17 +88,23 @@ pub fn read_lock(project: &Project) -> Result<Option<Plan>, LockError> {
 
 fn write_lock(project: &Project, plan: &Plan) -> Result<(), LockError> {
     let path = lock_path(project);
-    write_atomic(&path, plan.to_json().as_bytes(), None)
-        .map_err(|source| LockError::Write { path, source })
+    Ok(write_atomic(&path, plan.to_json().as_bytes(), None)?)
+}
+
+/// The locked plan of a running cluster; commands that need one fail without it.
+pub fn require(project: &Project) -> Result<Plan, LockError> {
+    read_lock(project)?.ok_or_else(|| LockError::Missing {
+        path: lock_path(project),
+    })
 }
 
 /// Picks the plan for this Vagrant command. `creates_machines` is true for `vagrant up`;
 /// `wanted` is the plan from the current variables (an error there matters only when it is used).
-pub fn resolve(
+pub fn resolve<E: From<LockError>>(
     project: &Project,
     creates_machines: bool,
-    wanted: Result<Plan, Error>,
-) -> Result<Resolved, Error> {
+    wanted: Result<Plan, E>,
+) -> Result<Resolved, E> {
     let existing = project.existing_machines();
     let lock = match read_lock(project)? {
         Some(lock) if lock.nodes.iter().any(|n| existing.contains(&n.name)) => Some(lock),

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::inventory::Inventory;
 use crate::plan::{ApiMode, K0sRole, Plan, Provider};
+use crate::util::exit::Category;
 
 const TEMPLATE: &str = include_str!("../templates/k0sctl.yaml.j2");
 /// VRRP authentication is not a secret here (an isolated private network); keepalived caps it at 8.
@@ -56,6 +57,18 @@ pub enum RenderError {
     InterfacesDiffer { found: String },
     #[error("render k0sctl.yaml")]
     Template(#[source] minijinja::Error),
+}
+
+impl RenderError {
+    /// The plan and the inventory disagree, or our own template is broken: neither is the user's
+    /// input.
+    pub fn category(&self) -> Category {
+        match self {
+            RenderError::NodeMissing { .. }
+            | RenderError::InterfacesDiffer { .. }
+            | RenderError::Template(_) => Category::Failed,
+        }
+    }
 }
 
 impl RenderContext {

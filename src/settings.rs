@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use crate::util::exit::Category;
 use crate::util::text::plural;
 
 /// One user-facing variable: its name and the lowercase alias the seed documents used.
@@ -180,6 +181,12 @@ pub enum SettingsError {
         var: &'static str,
         default: &'static str,
     },
+}
+
+impl SettingsError {
+    pub fn category(&self) -> Category {
+        Category::BadInput
+    }
 }
 
 /// A problem worth telling that does not stop the run.

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 
 use serde_yaml::{Mapping, Value};
 
+use crate::util::exit::Category;
+
 /// The oldest k0sctl whose schema holds every key we render (`noTaints` since v0.13.0) and that
 /// writes per-controller addresses for `onlyBindToAddress` (v0.19.3).
 pub const MIN_K0SCTL: (u64, u64, u64) = (0, 19, 3);
@@ -51,6 +53,12 @@ pub struct Invalid {
 }
 
 /// Checks a rendered k0sctl.yaml; every problem found is reported.
+impl Invalid {
+    pub fn category(&self) -> Category {
+        Category::BadInput
+    }
+}
+
 pub fn validate(yaml: &str) -> Result<(), Invalid> {
     let doc: Value = match serde_yaml::from_str(yaml) {
         Ok(v) => v,

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::util::exit::Category;
 use crate::validate::{parse_version, MIN_K0SCTL};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +18,7 @@ pub enum K0sctlError {
     TooOld { path: PathBuf, found: String },
     #[error("`{} version` printed no version ({output}); check the k0sctl install", path.display())]
     NoVersion { path: PathBuf, output: String },
-    #[error("run {}", path.display())]
+    #[error("cannot run {}: {source}", path.display())]
     Spawn {
         path: PathBuf,
         #[source]
@@ -29,6 +30,22 @@ pub enum K0sctlError {
     ApplyTimeout { after: Duration },
     #[error("k0sctl kubeconfig failed with exit code {code}: {tail}")]
     KubeconfigFailed { code: i32, tail: String },
+}
+
+impl K0sctlError {
+    /// Missing or unusable is the host's tool; one that ran and failed is the cluster's.
+    pub fn category(&self) -> Category {
+        match self {
+            // Spawn: the file is there but cannot run (permissions, another architecture).
+            K0sctlError::NotFound { .. }
+            | K0sctlError::TooOld { .. }
+            | K0sctlError::NoVersion { .. }
+            | K0sctlError::Spawn { .. } => Category::MissingTool,
+            K0sctlError::ApplyFailed { .. }
+            | K0sctlError::ApplyTimeout { .. }
+            | K0sctlError::KubeconfigFailed { .. } => Category::Remote,
+        }
+    }
 }
 
 /// A k0sctl binary and its version.

@@ -5,34 +5,36 @@ use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
 
-use crate::util::files::write_atomic;
+use crate::util::exit::Category;
+use crate::util::files::{self, write_atomic, FileError, FileOp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KubeconfigError {
-    #[error("read kubeconfig {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error(
         "kubeconfig {path} is not valid YAML ({reason}); fix it or set K0S_KUBECONFIG_MERGE=false"
     )]
     Parse { path: PathBuf, reason: String },
     #[error("the kubeconfig from k0sctl has no {what}")]
     Incomplete { what: &'static str },
-    #[error("write kubeconfig {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{node} {why}; point the kubeconfig at a controller: {controllers}")]
     NotAController {
         node: String,
         why: &'static str,
         controllers: String,
     },
+}
+
+impl KubeconfigError {
+    pub fn category(&self) -> Category {
+        match self {
+            KubeconfigError::Parse { .. } | KubeconfigError::NotAController { .. } => {
+                Category::BadInput
+            }
+            KubeconfigError::Incomplete { .. } | KubeconfigError::File(_) => Category::Failed,
+        }
+    }
 }
 
 /// The user's kubeconfig: the first path of KUBECONFIG, else ~/.kube/config.
@@ -54,10 +56,12 @@ fn read_yaml(path: &Path) -> Result<Option<Value>, KubeconfigError> {
                 reason: e.to_string(),
             }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(KubeconfigError::Read {
+        Err(source) => Err(FileError {
+            op: FileOp::Read,
             path: path.to_path_buf(),
             source,
-        }),
+        }
+        .into()),
     }
 }
 
@@ -189,19 +193,13 @@ fn backup(target: &Path) -> Result<Option<PathBuf>, KubeconfigError> {
         return Ok(None);
     }
     let backup = PathBuf::from(format!("{}.k0s-vagrant.bak", target.display()));
-    std::fs::copy(target, &backup).map_err(|source| KubeconfigError::Write {
-        path: backup.clone(),
-        source,
-    })?;
+    files::copy(target, &backup)?;
     Ok(Some(backup))
 }
 
 fn write_yaml(target: &Path, doc: &Value) -> Result<(), KubeconfigError> {
     let text = serde_yaml::to_string(doc).expect("YAML value serializes");
-    write_atomic(target, text.as_bytes(), Some(0o600)).map_err(|source| KubeconfigError::Write {
-        path: target.to_path_buf(),
-        source,
-    })
+    Ok(write_atomic(target, text.as_bytes(), Some(0o600))?)
 }
 
 /// Renames k0sctl's cluster, user and context to `name` and points the server at `server`.
@@ -285,10 +283,6 @@ pub fn merge_recorded(
         record,
         format!("{}\n{name}\n", target.display()).as_bytes(),
         None,
-    )
-    .map_err(|source| KubeconfigError::Write {
-        path: record.to_path_buf(),
-        source,
-    })?;
+    )?;
     merge(target, ours, name)
 }

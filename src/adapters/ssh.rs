@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use ssh2::{CheckResult, KnownHostFileKind};
 
 use crate::inventory::SshEndpoint;
+use crate::util::exit::Category;
+use crate::util::files::FileError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
@@ -56,6 +58,10 @@ pub enum SshError {
 }
 
 impl SshError {
+    pub fn category(&self) -> Category {
+        Category::Remote
+    }
+
     /// Worth another try while a node boots.
     pub fn is_retryable(&self) -> bool {
         matches!(self, SshError::Unreachable { .. })
@@ -156,7 +162,7 @@ impl KnownHosts {
     }
 
     /// Drops the pinned keys of these machines (destroyed ones), whatever addresses they had.
-    pub fn forget(&self, nodes: &[String]) -> std::io::Result<()> {
+    pub fn forget(&self, nodes: &[String]) -> Result<(), FileError> {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let Ok(text) = std::fs::read_to_string(&self.path) else {
             return Ok(());

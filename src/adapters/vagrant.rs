@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::plan::Provider;
+use crate::util::exit::Category;
 
 /// The Vagrant command line, as the Vagrantfile saw it in `ARGV`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,6 +76,12 @@ pub enum ProviderError {
         name: String,
         source_name: &'static str,
     },
+}
+
+impl ProviderError {
+    pub fn category(&self) -> Category {
+        Category::BadInput
+    }
 }
 
 /// `--provider`, else `VAGRANT_DEFAULT_PROVIDER`, else the OS default (what Vagrant does too,

@@ -10,6 +10,7 @@ use crate::cluster::checks::{self, Check};
 use crate::cluster::report::{self, Limits};
 use crate::inventory::Inventory;
 use crate::plan::{Plan, Role};
+use crate::util::exit::Category;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {
@@ -39,6 +40,16 @@ pub enum DrillError {
 }
 
 /// How the node is taken down.
+impl DrillError {
+    pub fn category(&self) -> Category {
+        match self {
+            DrillError::UnknownNode { .. } | DrillError::BreaksQuorum { .. } => Category::BadInput,
+            DrillError::Action { .. } => Category::Remote,
+            DrillError::NotRestored { .. } | DrillError::Degraded { .. } => Category::Failed,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// `sudo k0s stop` / `sudo k0s start` over SSH.

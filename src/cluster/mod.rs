@@ -8,54 +8,38 @@ pub mod nodes;
 pub mod report;
 pub mod workloads;
 
-use crate::adapters::ssh;
-use crate::adapters::vagrant::Project;
-use crate::error::Error;
-use crate::inventory::Inventory;
-use crate::lock;
-use crate::plan::Plan;
+use crate::util::exit::Category;
+use nodes::ParseError;
 
-/// The running cluster as the state files describe it.
-pub struct Running {
-    pub plan: Plan,
-    pub inventory: Inventory,
-    pub known_hosts: ssh::KnownHosts,
-    pub kubeconfig: std::path::PathBuf,
+/// Failures of the cluster itself, seen over SSH or from the host while deploying.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{}", problems.join("; "))]
+    Preflight { problems: Vec<String> },
+    #[error(
+        "{node} not Ready after {after} ({reason}); try: vagrant ssh {node} -c 'sudo k0s status'"
+    )]
+    NotReady {
+        node: String,
+        reason: String,
+        after: String,
+    },
+    #[error("the API at {server} does not answer from this host ({reason}); check `vagrant status` and the firewall of the node network")]
+    ApiUnreachable { server: String, reason: String },
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    #[error("no SSH session to {node} (the wait-ssh phase did not run)")]
+    NotConnected { node: String },
 }
 
-impl Running {
-    pub fn load(project: &Project) -> Result<Running, Error> {
-        let state_dir = project.state_dir();
-        let plan = lock::read_lock(project)?.ok_or_else(|| Error::NoPlanLock {
-            path: lock::lock_path(project),
-        })?;
-        let inventory = Inventory::read(&state_dir)?;
-        Ok(Running {
-            plan,
-            inventory,
-            known_hosts: ssh::KnownHosts::new(state_dir.join("known_hosts")),
-            kubeconfig: state_dir.join("kubeconfig"),
-        })
-    }
-
-    /// Whether the API answers from this host with the exported kubeconfig: at the shared API
-    /// address, else at the first controller that answers.
-    pub fn api(&self) -> Result<String, String> {
-        api::api_check(&self.plan, &self.inventory, &self.kubeconfig)
-    }
-}
-
-impl Running {
-    /// What the running cluster says now.
-    pub fn report(&self) -> report::Report {
-        let mut report = report::collect(
-            &self.plan,
-            &self.inventory,
-            &self.known_hosts,
-            &report::Limits::default(),
-            || self.api(),
-        );
-        report.kubeconfig = self.kubeconfig.exists().then(|| self.kubeconfig.clone());
-        report
+impl ClusterError {
+    pub fn category(&self) -> Category {
+        match self {
+            ClusterError::Preflight { .. }
+            | ClusterError::NotReady { .. }
+            | ClusterError::ApiUnreachable { .. }
+            | ClusterError::Parse(_)
+            | ClusterError::NotConnected { .. } => Category::Remote,
+        }
     }
 }

@@ -5,6 +5,7 @@ use crate::adapters::{kubeconfig, ssh};
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::lock;
+use crate::util::files;
 
 /// After `vagrant destroy`: all gone -> remove our state and kubeconfig entries; some left ->
 /// forget the destroyed machines' host keys and inventory entries.
@@ -25,10 +26,7 @@ pub fn run(project: &Project) -> Result<(), Error> {
             .map(|n| n.name.clone())
             .collect();
         let known_hosts = ssh::KnownHosts::new(state_dir.join("known_hosts"));
-        known_hosts.forget(&gone).map_err(|source| Error::State {
-            path: known_hosts.path().to_path_buf(),
-            source,
-        })?;
+        known_hosts.forget(&gone)?;
         if let Ok(mut inventory) = Inventory::read(&state_dir) {
             inventory.nodes.retain(|n| existing.contains(&n.name));
             inventory.write(&state_dir)?;
@@ -45,10 +43,7 @@ pub fn run(project: &Project) -> Result<(), Error> {
         }
     }
     if state_dir.exists() {
-        std::fs::remove_dir_all(&state_dir).map_err(|source| Error::State {
-            path: state_dir.clone(),
-            source,
-        })?;
+        files::remove_dir(&state_dir)?;
         eprintln!(
             "k0s-vagrant: no machine of the cluster is left; removed {}",
             state_dir.display()

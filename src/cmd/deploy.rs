@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::inventory::{Inventory, VagrantFacts};
 use crate::lock;
 use crate::plan::Plan;
+use crate::util::files::{self, FileError, FileOp};
 
 pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
     if args.facts.is_some() && std::env::var(deploy::SKIP_DEPLOY_VAR).is_ok_and(|v| v == "1") {
@@ -20,17 +21,12 @@ pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
         return Ok(());
     }
     let state_dir = project.state_dir();
-    std::fs::create_dir_all(&state_dir).map_err(|source| Error::State {
-        path: state_dir.clone(),
-        source,
-    })?;
+    files::create_dir(&state_dir)?;
     let merge_kubeconfig = merge_setting()?;
     // One deploy per cluster at a time; the lock goes with the process.
     let lock_path = state_dir.join("deploy.lock");
-    let lock_file = std::fs::File::create(&lock_path).map_err(|source| Error::State {
-        path: lock_path.clone(),
-        source,
-    })?;
+    let lock_file =
+        std::fs::File::create(&lock_path).map_err(FileError::new(FileOp::Create, &lock_path))?;
     if let Err(std::fs::TryLockError::WouldBlock) = lock_file.try_lock() {
         eprintln!(
             "k0s-vagrant: another deploy of this cluster is running (lock {}); skipping this one",
@@ -38,9 +34,7 @@ pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
         );
         return Ok(());
     }
-    let plan = lock::read_lock(project)?.ok_or_else(|| Error::NoPlanLock {
-        path: lock::lock_path(project),
-    })?;
+    let plan = lock::require(project)?;
     let Some(inventory) = inventory_for_deploy(&plan, args, &state_dir)? else {
         return Ok(());
     };

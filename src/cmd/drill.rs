@@ -1,8 +1,9 @@
 //! `drill stop`: take one node down on purpose, check, restore.
 
+use super::Running;
 use crate::adapters::vagrant::Project;
 use crate::cli::{DrillAction, DrillArgs};
-use crate::cluster::{drill, report, Running};
+use crate::cluster::{drill, report};
 use crate::error::Error;
 
 pub fn run(project: &Project, args: &DrillArgs) -> Result<(), Error> {

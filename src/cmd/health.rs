@@ -1,9 +1,9 @@
 //! `health`: the named checks, as lines or JSON; exit 1 when one fails.
 
-use super::print_stdout;
+use super::{print_stdout, Running};
 use crate::adapters::vagrant::Project;
 use crate::cli::HealthArgs;
-use crate::cluster::{checks, report, workloads, Running};
+use crate::cluster::{checks, report, workloads};
 use crate::error::Error;
 
 pub fn run(project: &Project, args: &HealthArgs) -> Result<(), Error> {

@@ -1,10 +1,9 @@
 //! `kubeconfig`: print the cluster's kubeconfig or its path, or point it at another controller.
 
-use super::{merge_setting, print_stdout};
+use super::{merge_setting, print_stdout, Running};
 use crate::adapters::kubeconfig;
 use crate::adapters::vagrant::Project;
 use crate::cli::KubeconfigArgs;
-use crate::cluster::Running;
 use crate::error::Error;
 use crate::plan;
 use crate::util::files;
@@ -20,7 +19,7 @@ pub fn run(project: &Project, args: &KubeconfigArgs) -> Result<(), Error> {
     if args.path {
         return print_stdout(&format!("{}\n", path.display()));
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::State { path, source })?;
+    let text = files::read(&path)?;
     print_stdout(&text)
 }
 
@@ -61,11 +60,7 @@ fn kubeconfig_server(project: &Project, path: &std::path::Path, node: &str) -> R
     }
     let server = format!("https://{address}:6443");
     let name = running.plan.context_name();
-    let text =
-        std::fs::read_to_string(path).map_err(|source| kubeconfig::KubeconfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    let text = files::read(path)?;
     let (ours, old) = kubeconfig::set_server(path, &text, &name, &server)?;
     let mut out = String::new();
     if old.as_deref() == Some(server.as_str()) {
@@ -74,10 +69,7 @@ fn kubeconfig_server(project: &Project, path: &std::path::Path, node: &str) -> R
             path.display()
         ));
     } else {
-        files::write_atomic(path, ours.as_bytes(), Some(0o600)).map_err(|source| Error::State {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        files::write_atomic(path, ours.as_bytes(), Some(0o600))?;
         out.push_str(&format!(
             "{}: server {} -> {server} ({node})\n",
             path.display(),

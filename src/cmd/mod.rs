@@ -12,9 +12,12 @@ pub mod status;
 
 use std::io::Write;
 
+use crate::adapters::ssh;
 use crate::adapters::vagrant::{self, Invocation, Project};
+use crate::cluster::{api, report};
 use crate::error::Error;
 use crate::host::HostFacts;
+use crate::inventory::Inventory;
 use crate::lock;
 use crate::plan::{self as plan_mod, Plan};
 use crate::settings::{self, RawSettings, Settings};
@@ -80,5 +83,46 @@ pub(crate) fn merge_setting() -> Result<bool, Error> {
             allowed: "true, false",
         }
         .into()),
+    }
+}
+
+/// The running cluster as the state files describe it.
+pub struct Running {
+    pub plan: Plan,
+    pub inventory: Inventory,
+    pub known_hosts: ssh::KnownHosts,
+    pub kubeconfig: std::path::PathBuf,
+}
+
+impl Running {
+    pub fn load(project: &Project) -> Result<Running, Error> {
+        let state_dir = project.state_dir();
+        let plan = lock::require(project)?;
+        let inventory = Inventory::read(&state_dir)?;
+        Ok(Running {
+            plan,
+            inventory,
+            known_hosts: ssh::KnownHosts::new(state_dir.join("known_hosts")),
+            kubeconfig: state_dir.join("kubeconfig"),
+        })
+    }
+
+    /// Whether the API answers from this host with the exported kubeconfig: at the shared API
+    /// address, else at the first controller that answers.
+    pub fn api(&self) -> Result<String, String> {
+        api::api_check(&self.plan, &self.inventory, &self.kubeconfig)
+    }
+
+    /// What the running cluster says now.
+    pub fn report(&self) -> report::Report {
+        let mut report = report::collect(
+            &self.plan,
+            &self.inventory,
+            &self.known_hosts,
+            &report::Limits::default(),
+            || self.api(),
+        );
+        report.kubeconfig = self.kubeconfig.exists().then(|| self.kubeconfig.clone());
+        report
     }
 }

@@ -21,12 +21,7 @@ pub fn run(project: &Project, args: &RenderArgs) -> Result<(), Error> {
         validate::validate(&yaml)?;
     }
     match &args.output {
-        Some(path) => {
-            files::write_atomic(path, yaml.as_bytes(), None).map_err(|source| Error::State {
-                path: path.clone(),
-                source,
-            })
-        }
+        Some(path) => files::write_atomic(path, yaml.as_bytes(), None).map_err(Error::from),
         None => print_stdout(&yaml),
     }
 }

@@ -1,9 +1,8 @@
 //! `status`: one table of the running cluster, or its JSON.
 
-use super::print_stdout;
+use super::{print_stdout, Running};
 use crate::adapters::vagrant::Project;
 use crate::cli::StatusArgs;
-use crate::cluster::Running;
 use crate::error::Error;
 use crate::util::table;
 

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::{Ctx, Phase, PhaseName};
 use crate::cluster::api::api_answers;
-use crate::error::{ClusterError, Error};
+use crate::cluster::ClusterError;
+use crate::error::Error;
 use crate::util::text::human;
 
 pub struct ApiCheck;

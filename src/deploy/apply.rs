@@ -61,10 +61,7 @@ impl Phase for Apply {
             },
         )?;
         let applied = applied_path(cx);
-        std::fs::copy(&config, &applied).map_err(|source| Error::State {
-            path: applied,
-            source,
-        })?;
+        crate::util::files::copy(&config, &applied)?;
         cx.k0sctl = Some(k0sctl);
         Ok(())
     }

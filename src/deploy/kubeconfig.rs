@@ -30,10 +30,7 @@ impl Phase for Kubeconfig {
         let path = cx.kubeconfig_path();
         if std::fs::read_to_string(&path).ok().as_deref() != Some(ours.as_str()) {
             cx.act(format!("write {}", path.display()), |_| {
-                write_atomic(&path, ours.as_bytes(), Some(0o600)).map_err(|source| Error::State {
-                    path: path.clone(),
-                    source,
-                })
+                write_atomic(&path, ours.as_bytes(), Some(0o600)).map_err(Error::from)
             })?;
         }
         eprintln!("    {} (server {server}, context {name})", path.display());

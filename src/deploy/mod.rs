@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::adapters::k0sctl::K0sctl;
 use crate::adapters::ssh::{KnownHosts, Retry, Session};
 use crate::cluster::nodes::NodeList;
+use crate::cluster::ClusterError;
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::plan::Plan;
@@ -146,7 +147,16 @@ impl Ctx {
 
     /// The session to control-plane-1, where cluster queries run.
     pub fn leader(&self) -> Result<&Session, Error> {
-        self.sessions.first().ok_or(Error::NotConnected)
+        self.sessions.first().ok_or_else(|| {
+            ClusterError::NotConnected {
+                node: self
+                    .inventory
+                    .nodes
+                    .first()
+                    .map_or_else(String::new, |n| n.name.clone()),
+            }
+            .into()
+        })
     }
 
     /// `sudo k0s kubectl <args>` on control-plane-1.

@@ -2,7 +2,8 @@
 //! (remembered for the HA address), and every node reaches every other node's address.
 
 use super::{Ctx, Phase, PhaseName};
-use crate::error::{ClusterError, Error};
+use crate::cluster::ClusterError;
+use crate::error::Error;
 use crate::plan::Provider;
 use crate::util::parallel;
 

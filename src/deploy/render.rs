@@ -21,10 +21,7 @@ impl Phase for Render {
         let yaml = RenderContext::new(&cx.plan, Some(&cx.inventory), &data_dir)?.render()?;
         crate::validate::validate(&yaml)?;
         let path = cx.config_path();
-        write_atomic(&path, yaml.as_bytes(), None).map_err(|source| Error::State {
-            path: path.clone(),
-            source,
-        })?;
+        write_atomic(&path, yaml.as_bytes(), None).map_err(Error::from)?;
         eprintln!(
             "    {} ({} hosts, validated)",
             path.display(),

@@ -11,7 +11,7 @@ fn changes(cx: &mut Ctx) -> Result<Vec<Change>, Error> {
     let nodes = match cx.nodes.take() {
         Some(nodes) => nodes,
         None => parse_nodes(&cx.kubectl("get nodes -o json")?)
-            .map_err(crate::error::ClusterError::from)?,
+            .map_err(crate::cluster::ClusterError::from)?,
     };
     let changes = reconcile(&cx.plan, &nodes);
     cx.nodes = Some(nodes);
@@ -42,7 +42,7 @@ impl Phase for Taints {
         // Read back, so the summary shows the result.
         cx.nodes = Some(
             parse_nodes(&cx.kubectl("get nodes -o json")?)
-                .map_err(crate::error::ClusterError::from)?,
+                .map_err(crate::cluster::ClusterError::from)?,
         );
         Ok(())
     }

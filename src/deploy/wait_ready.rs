@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use super::{Ctx, Phase, PhaseName};
-use crate::error::{ClusterError, Error};
+use crate::cluster::ClusterError;
+use crate::error::Error;
 use crate::util::text::human;
 
 pub struct WaitReady;
