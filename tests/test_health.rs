@@ -165,14 +165,7 @@ impl Drop for StandInApi {
 }
 
 fn helper_in(c: &Cluster, args: &[&str]) -> Output {
-    let mut cmd = c.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant"));
-    cmd.env_clear();
-    for key in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(key) {
-            cmd.env(key, v);
-        }
-    }
-    cmd.envs(env(&[(
+    c.helper(&env(&[(
         "KUBECONFIG",
         c.user_kubeconfig().to_str().unwrap(),
     )]))

@@ -1,14 +1,15 @@
 //! A planned cluster on stand-in nodes (tests/common/nodes.rs) with the stand-in k0sctl, k0s and
 //! systemctl of tests/stubs/, shared by the deploy and health tests.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::nodes::Nodes;
 use super::sshd::user;
-use super::{env, helper, outcome, Scratch};
+use super::{clean_env, env, helper, outcome, Scratch};
 
 pub struct Cluster {
     pub project: Scratch,
@@ -125,6 +126,11 @@ impl Cluster {
         .unwrap();
     }
 
+    /// The helper binary inside the nodes' namespace, with a clean environment (`clean_env`).
+    pub fn helper(&self, env: &BTreeMap<String, String>) -> Command {
+        clean_env(self.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant")), env)
+    }
+
     pub fn deploy_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut all = env(&[
             ("K0SCTL", self.stubs.join("k0sctl").to_str().unwrap()),
@@ -135,14 +141,7 @@ impl Cluster {
             ("K0S_VAGRANT_API_WAIT", "5"),
         ]);
         all.extend(env(vars));
-        let mut cmd = self.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant"));
-        cmd.env_clear();
-        for key in ["PATH", "HOME"] {
-            if let Ok(v) = std::env::var(key) {
-                cmd.env(key, v);
-            }
-        }
-        cmd.envs(all)
+        self.helper(&all)
             .args(["deploy", "--project-dir"])
             .arg(self.project.path())
             .args(args)

@@ -37,7 +37,11 @@ impl Drop for Scratch {
 
 /// The helper binary with a clean environment: only PATH, HOME and `env` are set.
 pub fn helper(env: &BTreeMap<String, String>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_k0s-vagrant"));
+    clean_env(Command::new(env!("CARGO_BIN_EXE_k0s-vagrant")), env)
+}
+
+/// `cmd` with a clean environment: only PATH, HOME (from the test's own) and `env` are set.
+pub fn clean_env(mut cmd: Command, env: &BTreeMap<String, String>) -> Command {
     cmd.env_clear();
     for key in ["PATH", "HOME"] {
         if let Ok(v) = std::env::var(key) {
