@@ -9,9 +9,9 @@ mod common;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use common::cluster::{read_lines, state, stderr, Cluster};
+use common::cluster::{read_lines, state, Cluster};
 use common::sshd::user;
-use common::{env, helper, mark_created, outcome};
+use common::{env, helper, mark_created, outcome, stderr};
 
 #[test]
 fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use common::cluster::{state, stderr, Cluster};
-use common::{env, outcome};
+use common::cluster::{state, Cluster};
+use common::{env, outcome, stderr};
 use k0s_vagrant::health::{parse_etcd_members, parse_k0s_status};
 
 #[test]

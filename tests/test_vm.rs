@@ -14,13 +14,9 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use common::lab::{virsh, Lab};
-use common::{outcome, Scratch};
+use common::{outcome, repo, states, Scratch};
 
 const BOX: &str = "k0s-vagrant/test-debian12";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 struct Tier {
     lab: Lab,
@@ -134,16 +130,6 @@ impl Tier {
 
 fn ok(out: &Output, what: &str) {
     assert!(out.status.success(), "{what}: {}", outcome(out));
-}
-
-fn states(out: &Output) -> Vec<(String, String)> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.splitn(4, ',').collect();
-            (f.len() == 4 && f[2] == "state").then(|| (f[1].to_string(), f[3].to_string()))
-        })
-        .collect()
 }
 
 fn memory_used_mb() -> u64 {

@@ -173,7 +173,3 @@ pub fn read_lines(path: &Path) -> Vec<String> {
         .map(String::from)
         .collect()
 }
-
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}

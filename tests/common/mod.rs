@@ -11,6 +11,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use k0s_vagrant::host::HostFacts;
+use k0s_vagrant::plan::{Plan, Provider};
+use k0s_vagrant::settings::{RawSettings, Settings};
+
+/// The repository root: the Vagrantfile, tests/stubs/, tests/vm/.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
 /// A directory under the system temp dir, removed when dropped.
 pub struct Scratch(pub PathBuf);
 
@@ -73,6 +82,10 @@ pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Exit code, then stderr, then stdout when there is any: the shape of CLI snapshots.
 pub fn outcome(out: &Output) -> String {
     let mut s = format!(
@@ -94,4 +107,25 @@ pub fn mark_created(data_dir: &Path, name: &str, provider: &str, id: &str) {
     let dir = data_dir.join("machines").join(name).join(provider);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("id"), id).unwrap();
+}
+
+/// (machine, state) pairs from a successful `vagrant status --machine-readable`, in Vagrant's
+/// order.
+pub fn states(out: &Output) -> Vec<(String, String)> {
+    assert!(out.status.success(), "{}", outcome(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.splitn(4, ',').collect();
+            (fields.len() == 4 && fields[2] == "state")
+                .then(|| (fields[1].to_string(), fields[3].to_string()))
+        })
+        .collect()
+}
+
+/// The plan for valid settings `env` on `provider`, on an x86_64 host without KVM.
+pub fn plan_for(provider: Provider, env: &BTreeMap<String, String>) -> Plan {
+    let raw = RawSettings::from_lookup(|name| env.get(name).cloned());
+    let settings = Settings::from_raw(&raw).expect("fixture settings are valid");
+    Plan::from_settings(&settings, provider, &HostFacts::x86_64(false))
 }
