@@ -1,5 +1,5 @@
 //! A planned cluster on stand-in nodes (tests/common/nodes.rs) with the stand-in k0sctl, k0s and
-//! systemctl of tests/stubs/, shared by the deploy and health tests.
+//! systemctl of tests/stubs/, shared by the deploy, health, Taskfile and benchmark tests.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -164,6 +164,20 @@ impl Cluster {
     pub fn node_state(&self, name: &str) -> String {
         std::fs::read_to_string(state(self).join("nodes").join(name)).unwrap_or_default()
     }
+}
+
+/// `k0s-vagrant ARGS --project-dir PROJECT` inside the nodes' namespace, with the cluster's
+/// KUBECONFIG.
+pub fn helper_in(c: &Cluster, args: &[&str]) -> Output {
+    c.helper(&env(&[(
+        "KUBECONFIG",
+        c.user_kubeconfig().to_str().unwrap(),
+    )]))
+    .args(args)
+    .arg("--project-dir")
+    .arg(c.project.path())
+    .output()
+    .unwrap()
 }
 
 pub fn read_lines(path: &Path) -> Vec<String> {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: scratch directories and running the helper binary.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod cluster;
 pub mod lab;
 pub mod nodes;
@@ -80,6 +81,10 @@ pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 pub fn stderr(out: &Output) -> String {
