@@ -16,7 +16,7 @@ use common::outcome;
 /// an optimised helper).
 #[test]
 #[ignore = "benchmark; run by hand"]
-fn bench_health_over_8_nodes_against_sequential_ssh() {
+fn stub_bench_health_over_8_nodes_against_sequential_ssh() {
     let (c, _api) = deployed(3, 5);
     let mut parallel = Vec::new();
     for _ in 0..5 {

@@ -335,7 +335,7 @@ fn stub_etcd_client_warnings_on_stderr_stay_out_of_the_json() {
 }
 
 #[test]
-fn healthy_stub_cluster_passes_every_check() {
+fn stub_healthy_cluster_passes_every_check() {
     let (c, _api) = deployed(1, 1);
     let out = helper_in(&c, &["health"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
@@ -408,7 +408,7 @@ fn healthy_stub_cluster_passes_every_check() {
 }
 
 #[test]
-fn stopped_k0s_and_lost_quorum_fail_their_checks_with_reasons() {
+fn stub_stopped_k0s_and_lost_quorum_fail_their_checks_with_reasons() {
     let (c, _api) = deployed(3, 1);
     std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
     for node in ["control-plane-2", "control-plane-3"] {
@@ -448,7 +448,7 @@ fn stopped_k0s_and_lost_quorum_fail_their_checks_with_reasons() {
 }
 
 #[test]
-fn a_node_that_stops_answering_fails_in_bounded_time_while_the_rest_is_reported() {
+fn stub_a_node_that_stops_answering_fails_in_bounded_time_while_the_rest_is_reported() {
     let (mut c, _api) = deployed(1, 2);
     let worker = c.planned[2].1.to_string();
     c.nodes.stop(&worker);
@@ -469,7 +469,7 @@ fn a_node_that_stops_answering_fails_in_bounded_time_while_the_rest_is_reported(
 }
 
 #[test]
-fn a_worker_that_refuses_workloads_fails_the_taint_policy() {
+fn stub_a_worker_that_refuses_workloads_fails_the_taint_policy() {
     let (c, _api) = deployed(1, 1);
     let node = state(&c).join("nodes").join("worker-1");
     let mut text = std::fs::read_to_string(&node).unwrap();
@@ -524,7 +524,7 @@ fn stub_drill_on_one_of_three_controllers_keeps_serving_and_restores() {
 }
 
 #[test]
-fn drill_that_would_break_quorum_is_refused_unless_forced() {
+fn stub_drill_that_would_break_quorum_is_refused_unless_forced() {
     let (c, _api) = deployed(1, 1);
     let out = helper_in(&c, &["drill", "stop", "control-plane-1"]);
     assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
@@ -565,7 +565,7 @@ fn drill_that_would_break_quorum_is_refused_unless_forced() {
 }
 
 #[test]
-fn cluster_views_come_from_the_next_controller_when_the_first_cannot_answer() {
+fn stub_cluster_views_come_from_the_next_controller_when_the_first_cannot_answer() {
     let (c, _api) = deployed(3, 1);
     std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
     std::fs::write(state(&c).join("stopped").join("control-plane-1"), "").unwrap();

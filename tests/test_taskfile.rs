@@ -42,7 +42,7 @@ fn task_list_names_every_alias() {
 
 /// `task cluster:*` run for real against a deployed stand-in cluster.
 #[test]
-fn cluster_tasks_run_the_helper() {
+fn stub_cluster_tasks_run_the_helper() {
     let (c, _api) = deployed(1, 1);
     let task = |name: &str| {
         c.nodes

@@ -163,7 +163,7 @@ fn hosts_in_config(path: &Path) -> Vec<(String, String)> {
 
 #[test]
 #[ignore = "VM tier: tests/run runs it (K0S_VAGRANT_SKIP_VMS=1 skips it there)"]
-fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
+fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     let total = Instant::now();
     let scratch = Scratch::new("vm");
     let stubs = scratch.path().join("stubs");
