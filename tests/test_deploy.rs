@@ -9,9 +9,9 @@ mod common;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use common::cluster::{read_lines, state, stderr, Cluster};
+use common::cluster::{read_lines, state, Cluster};
 use common::sshd::user;
-use common::{env, helper, mark_created, outcome};
+use common::{env, helper, mark_created, outcome, stderr};
 
 #[test]
 fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
@@ -254,7 +254,7 @@ fn stub_apply_that_hangs_is_stopped_at_the_deadline() {
 }
 
 #[test]
-fn missing_k0sctl_exits_3_with_install_instructions() {
+fn stub_missing_k0sctl_exits_3_with_install_instructions() {
     let c = Cluster::new(1, 1);
     let out = c.deploy_with(&[], &[("K0SCTL", "/nonexistent/k0sctl")]);
     assert_eq!(out.status.code(), Some(3), "{}", outcome(&out));
@@ -277,7 +277,7 @@ fn stub_node_that_never_gets_ready_fails_wait_ready_with_the_next_step() {
 }
 
 #[test]
-fn preflight_names_the_node_whose_address_is_missing_and_the_pairs_that_fail() {
+fn stub_preflight_names_the_node_whose_address_is_missing_and_the_pairs_that_fail() {
     let c = Cluster::new(1, 1);
     let bogus: Ipv4Addr = format!("10.77.{}.99", c.subnet).parse().unwrap();
     c.write_inventory(|name, ip| if name == "worker-1" { bogus } else { ip });
@@ -303,7 +303,7 @@ fn preflight_names_the_node_whose_address_is_missing_and_the_pairs_that_fail() {
 }
 
 #[test]
-fn unreachable_node_fails_wait_ssh_in_bounded_time() {
+fn stub_unreachable_node_fails_wait_ssh_in_bounded_time() {
     let mut c = Cluster::new(1, 1);
     let worker = c.planned[1].1.to_string();
     c.nodes.stop(&worker);
@@ -325,7 +325,7 @@ fn unreachable_node_fails_wait_ssh_in_bounded_time() {
 }
 
 #[test]
-fn api_phase_reports_an_api_that_does_not_answer() {
+fn stub_api_phase_reports_an_api_that_does_not_answer() {
     // The stand-in nodes run no Kubernetes API, so the last phase must say so, not pass.
     let c = Cluster::new(1, 1);
     let out = c.deploy(&[]);
@@ -361,7 +361,7 @@ fn facts(c: &Cluster, state_of: impl Fn(&str) -> (&'static str, bool)) -> PathBu
 }
 
 #[test]
-fn facts_decide_whether_to_deploy_now() {
+fn stub_facts_decide_whether_to_deploy_now() {
     let c = Cluster::new(1, 2);
     std::fs::remove_file(c.state_dir().join("inventory.json")).unwrap();
     // worker-2 of this `vagrant up` has not finished: not yet, and silently.
@@ -434,7 +434,7 @@ fn stub_deploy_from_the_hook_is_skipped_when_the_drill_asks() {
 }
 
 #[test]
-fn cleanup_removes_state_and_exactly_our_kubeconfig_entries_once_no_machine_is_left() {
+fn stub_cleanup_removes_state_and_exactly_our_kubeconfig_entries_once_no_machine_is_left() {
     let c = Cluster::new(1, 1);
     let out = c.deploy(&["--until", "kubeconfig"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));

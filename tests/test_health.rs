@@ -6,11 +6,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use common::cluster::{state, stderr, Cluster};
-use common::{env, outcome};
+use common::api::{deployed, plan_api_address, shared_api_address, StandInApi};
+use common::cluster::{helper_in, state, Cluster};
+use common::{outcome, stderr, stdout};
 use k0s_vagrant::cluster::report::{parse_etcd_members, parse_k0s_status};
 
 #[test]
@@ -35,193 +35,6 @@ fn k0s_status_and_etcd_members_parse_from_documented_output() {
     assert_eq!(m.members.len(), 3);
     assert_eq!(m.members["control-plane-2"], "https://192.168.56.11:2380");
     assert!(parse_k0s_status("K0s not running").is_err());
-}
-
-/// A STAND-IN Kubernetes API: HTTPS on each given address, answering every path with "ok", with
-/// one certificate for all the addresses (as k0sctl puts every controller's address in the API
-/// certificate) whose CA the stand-in k0sctl puts in the kubeconfig. An address given with a node
-/// name answers 503 while that node's k0s is stopped (state/stopped/NODE) or its API is marked
-/// down (state/api-down/NODE).
-struct StandInApi(Vec<Child>);
-
-impl StandInApi {
-    fn start(c: &Cluster, address: &str) -> StandInApi {
-        StandInApi::start_at(c, &[("", address.to_string())])
-    }
-
-    fn start_at(c: &Cluster, apis: &[(&str, String)]) -> StandInApi {
-        let dir = c.stubs.join("api");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::create_dir_all(state(c).join("api-down")).unwrap();
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        run(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=stand-in-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ]);
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=stand-in-api",
-            "-keyout",
-            "api.key",
-            "-out",
-            "api.csr",
-        ]);
-        let sans: Vec<String> = apis.iter().map(|(_, a)| format!("IP:{a}")).collect();
-        std::fs::write(
-            dir.join("san.ext"),
-            format!("subjectAltName={}\n", sans.join(",")),
-        )
-        .unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "api.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "api.crt",
-        ]);
-        let ca = std::fs::read(dir.join("ca.crt")).unwrap();
-        let b64 = Command::new("base64")
-            .arg("-w0")
-            .arg(dir.join("ca.crt"))
-            .output()
-            .unwrap()
-            .stdout;
-        assert!(!ca.is_empty());
-        std::fs::write(state(c).join("ca.b64"), b64).unwrap();
-        let children = apis
-            .iter()
-            .map(|(node, address)| {
-                let server = format!(
-                    "import http.server, ssl, os\n\
-                     node, state = '{node}', '{state}'\n\
-                     class H(http.server.BaseHTTPRequestHandler):\n\
-                     \x20   def do_GET(self):\n\
-                     \x20       if node and any(os.path.exists(os.path.join(state, d, node)) for d in ('stopped', 'api-down')):\n\
-                     \x20           self.send_response(503); self.end_headers(); self.wfile.write(b'down'); return\n\
-                     \x20       self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n\
-                     \x20   def log_message(self, *a): pass\n\
-                     s = http.server.HTTPServer(('{address}', 6443), H)\n\
-                     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('{0}/api.crt', '{0}/api.key')\n\
-                     s.socket = ctx.wrap_socket(s.socket, server_side=True)\n\
-                     s.serve_forever()\n",
-                    dir.display(),
-                    state = state(c).display(),
-                );
-                c.nodes
-                    .command("python3")
-                    .args(["-c", &server])
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(700));
-        StandInApi(children)
-    }
-}
-
-impl Drop for StandInApi {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn helper_in(c: &Cluster, args: &[&str]) -> Output {
-    let mut cmd = c.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant"));
-    cmd.env_clear();
-    for key in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(key) {
-            cmd.env(key, v);
-        }
-    }
-    cmd.envs(env(&[(
-        "KUBECONFIG",
-        c.user_kubeconfig().to_str().unwrap(),
-    )]))
-    .args(args)
-    .arg("--project-dir")
-    .arg(c.project.path())
-    .output()
-    .unwrap()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The plan's shared API address.
-fn plan_api_address(c: &Cluster) -> String {
-    let lock = c.state_dir().join("plan.json");
-    let plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(lock).unwrap()).unwrap();
-    plan["cluster"]["api_address"]
-        .as_str()
-        .expect("the plan has a shared API address")
-        .to_string()
-}
-
-/// The plan's shared API address; a virtual IP (not a node's address) is put on the node
-/// network, as keepalived would.
-fn shared_api_address(c: &Cluster) -> String {
-    let api_at = plan_api_address(c);
-    if !c.planned.iter().any(|(_, ip)| ip.to_string() == api_at) {
-        let out = c
-            .nodes
-            .command("ip")
-            .args(["addr", "add", &format!("{api_at}/24"), "dev", "nodes0"])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-    }
-    api_at
-}
-
-/// A deployed stand-in cluster with a stand-in API at the plan's API address.
-fn deployed(controllers: u32, workers: u32) -> (Cluster, StandInApi) {
-    let c = Cluster::new(controllers, workers);
-    let api_at = shared_api_address(&c);
-    let api = StandInApi::start(&c, &api_at);
-    let out = c.deploy(&[]);
-    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
-    (c, api)
 }
 
 /// A deployed stand-in cluster with no shared API address, as on Tart (softnet allows no virtual
@@ -522,7 +335,7 @@ fn stub_etcd_client_warnings_on_stderr_stay_out_of_the_json() {
 }
 
 #[test]
-fn healthy_stub_cluster_passes_every_check() {
+fn stub_healthy_cluster_passes_every_check() {
     let (c, _api) = deployed(1, 1);
     let out = helper_in(&c, &["health"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
@@ -595,7 +408,7 @@ fn healthy_stub_cluster_passes_every_check() {
 }
 
 #[test]
-fn stopped_k0s_and_lost_quorum_fail_their_checks_with_reasons() {
+fn stub_stopped_k0s_and_lost_quorum_fail_their_checks_with_reasons() {
     let (c, _api) = deployed(3, 1);
     std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
     for node in ["control-plane-2", "control-plane-3"] {
@@ -635,7 +448,7 @@ fn stopped_k0s_and_lost_quorum_fail_their_checks_with_reasons() {
 }
 
 #[test]
-fn a_node_that_stops_answering_fails_in_bounded_time_while_the_rest_is_reported() {
+fn stub_a_node_that_stops_answering_fails_in_bounded_time_while_the_rest_is_reported() {
     let (mut c, _api) = deployed(1, 2);
     let worker = c.planned[2].1.to_string();
     c.nodes.stop(&worker);
@@ -656,7 +469,7 @@ fn a_node_that_stops_answering_fails_in_bounded_time_while_the_rest_is_reported(
 }
 
 #[test]
-fn a_worker_that_refuses_workloads_fails_the_taint_policy() {
+fn stub_a_worker_that_refuses_workloads_fails_the_taint_policy() {
     let (c, _api) = deployed(1, 1);
     let node = state(&c).join("nodes").join("worker-1");
     let mut text = std::fs::read_to_string(&node).unwrap();
@@ -711,7 +524,7 @@ fn stub_drill_on_one_of_three_controllers_keeps_serving_and_restores() {
 }
 
 #[test]
-fn drill_that_would_break_quorum_is_refused_unless_forced() {
+fn stub_drill_that_would_break_quorum_is_refused_unless_forced() {
     let (c, _api) = deployed(1, 1);
     let out = helper_in(&c, &["drill", "stop", "control-plane-1"]);
     assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
@@ -751,131 +564,8 @@ fn drill_that_would_break_quorum_is_refused_unless_forced() {
     );
 }
 
-/// The Taskfile's task names, as `task --list` prints them.
 #[test]
-fn task_list_names_every_alias() {
-    let out = Command::new("task")
-        .args(["--color=false", "--list"]) // CI=true makes task colour its output
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("task (go-task) on PATH: run tests/install-deps");
-    assert!(out.status.success(), "{}", outcome(&out));
-    let names: Vec<String> = stdout(&out)
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("* ")
-                .map(|l| l.split(':').take(2).collect::<Vec<_>>().join(":"))
-        })
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "cluster:health",
-            "cluster:kubeconfig",
-            "cluster:status",
-            "vagrant:destroy",
-            "vagrant:halt",
-            "vagrant:reload",
-            "vagrant:ssh",
-            "vagrant:status",
-            "vagrant:up",
-        ]
-    );
-}
-
-/// `task cluster:*` run for real against a deployed stand-in cluster.
-#[test]
-fn cluster_tasks_run_the_helper() {
-    let (c, _api) = deployed(1, 1);
-    let task = |name: &str| {
-        c.nodes
-            .command("task")
-            .arg(name)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("VAGRANT_DOTFILE_PATH", c.project.path().join(".vagrant"))
-            .env("K0S_VAGRANT_BIN", env!("CARGO_BIN_EXE_k0s-vagrant"))
-            .env("KUBECONFIG", c.user_kubeconfig())
-            .output()
-            .unwrap()
-    };
-    let health = task("cluster:health");
-    assert_eq!(health.status.code(), Some(0), "{}", outcome(&health));
-    assert!(stdout(&health).ends_with("healthy\n"));
-    let status = task("cluster:status");
-    assert!(
-        stdout(&status)
-            .lines()
-            .any(|l| l.starts_with("worker-1 ") && l.contains(" Ready ")),
-        "{}",
-        outcome(&status)
-    );
-    let kubeconfig = task("cluster:kubeconfig");
-    assert_eq!(
-        stdout(&kubeconfig),
-        format!("{}\n", c.state_dir().join("kubeconfig").display())
-    );
-}
-
-/// Benchmark, not a test of speed: `health` over 8 stand-in nodes on SSH, against a sequential
-/// loop of one `ssh` process per node running the same probes. Prints the figures; asserts only
-/// that both ran. Run: cargo test --release --test test_health bench -- --ignored --nocapture
-#[test]
-#[ignore = "benchmark; run by hand"]
-fn bench_health_over_8_nodes_against_sequential_ssh() {
-    let (c, _api) = deployed(3, 5);
-    let mut parallel = Vec::new();
-    for _ in 0..5 {
-        let start = Instant::now();
-        let out = helper_in(&c, &["health"]);
-        parallel.push(start.elapsed().as_secs_f64());
-        assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
-    }
-    let known_hosts = c.state_dir().join("known_hosts");
-    let mut sequential = Vec::new();
-    for _ in 0..5 {
-        let start = Instant::now();
-        for (name, ip) in &c.planned {
-            let service = if name.starts_with("control-plane") {
-                "k0scontroller"
-            } else {
-                "k0sworker"
-            };
-            let probe = format!(
-                "systemctl is-active {service}; sudo {}/k0s status -o json",
-                c.stubs.display()
-            );
-            let out = c
-                .nodes
-                .command("ssh")
-                .args([
-                    "-i",
-                    c.nodes.client_key.to_str().unwrap(),
-                    "-o",
-                    "BatchMode=yes",
-                    "-o",
-                    &format!("UserKnownHostsFile={}", known_hosts.display()),
-                ])
-                .arg(format!("{}@{ip}", common::sshd::user()))
-                .arg(probe)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", outcome(&out));
-        }
-        sequential.push(start.elapsed().as_secs_f64());
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
-    };
-    eprintln!(
-        "bench: health over 8 nodes: median {:.3}s (runs {parallel:.3?}); sequential ssh loop (service + k0s status only): median {:.3}s (runs {sequential:.3?})",
-        median(&mut parallel.clone()),
-        median(&mut sequential.clone())
-    );
-}
-
-#[test]
-fn cluster_views_come_from_the_next_controller_when_the_first_cannot_answer() {
+fn stub_cluster_views_come_from_the_next_controller_when_the_first_cannot_answer() {
     let (c, _api) = deployed(3, 1);
     std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
     std::fs::write(state(&c).join("stopped").join("control-plane-1"), "").unwrap();

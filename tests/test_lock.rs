@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{env, helper, mark_created, outcome, stub_k0sctl, Scratch};
+use common::{env, helper, mark_created, outcome, stderr, stub_k0sctl, Scratch};
 
 struct Project {
     dir: Scratch,
@@ -85,10 +85,6 @@ fn locked_names(lock: &Path) -> Vec<String> {
         .iter()
         .map(|n| n["name"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

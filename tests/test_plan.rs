@@ -1,8 +1,11 @@
 //! Node plans for the fixture settings in tests/fixtures/plan/, one snapshot per fixture, plus the
 //! rules every plan must keep whatever the settings.
 
+mod common;
+
 use std::collections::BTreeMap;
 
+use common::plan_for;
 use k0s_vagrant::host::HostFacts;
 use k0s_vagrant::plan::{K0sRole, Plan, Provider, Role};
 use k0s_vagrant::settings::{RawSettings, Settings};
@@ -11,12 +14,6 @@ use k0s_vagrant::settings::{RawSettings, Settings};
 struct Fixture {
     provider: Provider,
     env: BTreeMap<String, String>,
-}
-
-fn plan_for(provider: Provider, env: &BTreeMap<String, String>) -> Plan {
-    let raw = RawSettings::from_lookup(|name| env.get(name).cloned());
-    let settings = Settings::from_raw(&raw).expect("fixture settings are valid");
-    Plan::from_settings(&settings, provider, &HostFacts::x86_64(false))
 }
 
 #[test]

@@ -2,15 +2,16 @@
 //! over every rendered file, and the broken configs in tests/fixtures/k0sctl-invalid/ that it
 //! must refuse (their messages are snapshots too).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use k0s_vagrant::host::HostFacts;
+use common::plan_for;
 use k0s_vagrant::inventory::{Inventory, InventoryNode, SshEndpoint};
 use k0s_vagrant::plan::{Plan, Provider};
 use k0s_vagrant::render::RenderContext;
-use k0s_vagrant::settings::{RawSettings, Settings};
 use k0s_vagrant::validate::validate;
 
 #[derive(serde::Deserialize)]
@@ -21,15 +22,6 @@ struct Fixture {
 }
 
 const DATA_DIR: &str = "/home/dev/k0s-vagrant/.vagrant";
-
-fn plan_for(provider: Provider, env: &BTreeMap<String, String>) -> Plan {
-    let raw = RawSettings::from_lookup(|name| env.get(name).cloned());
-    Plan::from_settings(
-        &Settings::from_raw(&raw).unwrap(),
-        provider,
-        &HostFacts::x86_64(false),
-    )
-}
 
 /// What `vagrant up` would report: libvirt SSH goes to the management network, Tart's to the
 /// DHCP address that is also the node address; the private NIC is ens5 on libvirt (as the VM tier

@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{lab::Lab, outcome, Scratch};
+use common::{lab::Lab, outcome, repo, states, stderr, Scratch};
 
 const OUR_VARS: &[&str] = &[
     "CONTROL_PLANE_COUNT",
@@ -44,10 +44,6 @@ const UNSET: &str = "<unset>";
 /// A box name for `vagrant up` tests that stop before any box is needed: not the default
 /// multi-arch box, which Vagrant 2.3 cannot pick by architecture.
 const SOME_BOX: (&str, &str) = ("LIBVIRT_BOX", "k0s-vagrant/never-downloaded");
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn skip() -> bool {
     if std::env::var("K0S_VAGRANT_SKIP_VAGRANT").is_ok_and(|v| v == "1") {
@@ -122,25 +118,8 @@ impl Project {
     }
 }
 
-/// (machine, state) pairs from `vagrant status --machine-readable`, in Vagrant's order.
-fn states(out: &Output) -> Vec<(String, String)> {
-    assert!(out.status.success(), "{}", outcome(out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.splitn(4, ',').collect();
-            (fields.len() == 4 && fields[2] == "state")
-                .then(|| (fields[1].to_string(), fields[3].to_string()))
-        })
-        .collect()
-}
-
 fn names(out: &Output) -> Vec<String> {
     states(out).into_iter().map(|(name, _)| name).collect()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -14,13 +14,9 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 use common::lab::{virsh, Lab};
-use common::{outcome, Scratch};
+use common::{outcome, repo, states, Scratch};
 
 const BOX: &str = "k0s-vagrant/test-debian12";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 struct Tier {
     lab: Lab,
@@ -136,16 +132,6 @@ fn ok(out: &Output, what: &str) {
     assert!(out.status.success(), "{what}: {}", outcome(out));
 }
 
-fn states(out: &Output) -> Vec<(String, String)> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| {
-            let f: Vec<&str> = line.splitn(4, ',').collect();
-            (f.len() == 4 && f[2] == "state").then(|| (f[1].to_string(), f[3].to_string()))
-        })
-        .collect()
-}
-
 fn memory_used_mb() -> u64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let field = |name: &str| -> u64 {
@@ -177,7 +163,7 @@ fn hosts_in_config(path: &Path) -> Vec<(String, String)> {
 
 #[test]
 #[ignore = "VM tier: tests/run runs it (K0S_VAGRANT_SKIP_VMS=1 skips it there)"]
-fn vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
+fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     let total = Instant::now();
     let scratch = Scratch::new("vm");
     let stubs = scratch.path().join("stubs");

@@ -1,14 +1,15 @@
 //! A planned cluster on stand-in nodes (tests/common/nodes.rs) with the stand-in k0sctl, k0s and
-//! systemctl of tests/stubs/, shared by the deploy and health tests.
+//! systemctl of tests/stubs/, shared by the deploy, health, Taskfile and benchmark tests.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use super::nodes::Nodes;
 use super::sshd::user;
-use super::{env, helper, outcome, Scratch};
+use super::{clean_env, env, helper, outcome, Scratch};
 
 pub struct Cluster {
     pub project: Scratch,
@@ -125,6 +126,11 @@ impl Cluster {
         .unwrap();
     }
 
+    /// The helper binary inside the nodes' namespace, with a clean environment (`clean_env`).
+    pub fn helper(&self, env: &BTreeMap<String, String>) -> Command {
+        clean_env(self.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant")), env)
+    }
+
     pub fn deploy_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut all = env(&[
             ("K0SCTL", self.stubs.join("k0sctl").to_str().unwrap()),
@@ -135,14 +141,7 @@ impl Cluster {
             ("K0S_VAGRANT_API_WAIT", "5"),
         ]);
         all.extend(env(vars));
-        let mut cmd = self.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant"));
-        cmd.env_clear();
-        for key in ["PATH", "HOME"] {
-            if let Ok(v) = std::env::var(key) {
-                cmd.env(key, v);
-            }
-        }
-        cmd.envs(all)
+        self.helper(&all)
             .args(["deploy", "--project-dir"])
             .arg(self.project.path())
             .args(args)
@@ -167,14 +166,24 @@ impl Cluster {
     }
 }
 
+/// `k0s-vagrant ARGS --project-dir PROJECT` inside the nodes' namespace, with the cluster's
+/// KUBECONFIG.
+pub fn helper_in(c: &Cluster, args: &[&str]) -> Output {
+    c.helper(&env(&[(
+        "KUBECONFIG",
+        c.user_kubeconfig().to_str().unwrap(),
+    )]))
+    .args(args)
+    .arg("--project-dir")
+    .arg(c.project.path())
+    .output()
+    .unwrap()
+}
+
 pub fn read_lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
         .map(String::from)
         .collect()
-}
-
-pub fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }

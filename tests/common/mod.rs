@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: scratch directories and running the helper binary.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod cluster;
 pub mod lab;
 pub mod nodes;
@@ -10,6 +11,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use k0s_vagrant::host::HostFacts;
+use k0s_vagrant::plan::{Plan, Provider};
+use k0s_vagrant::settings::{RawSettings, Settings};
+
+/// The repository root: the Vagrantfile, tests/stubs/, tests/vm/.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
 
 /// A directory under the system temp dir, removed when dropped.
 pub struct Scratch(pub PathBuf);
@@ -37,7 +47,11 @@ impl Drop for Scratch {
 
 /// The helper binary with a clean environment: only PATH, HOME and `env` are set.
 pub fn helper(env: &BTreeMap<String, String>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_k0s-vagrant"));
+    clean_env(Command::new(env!("CARGO_BIN_EXE_k0s-vagrant")), env)
+}
+
+/// `cmd` with a clean environment: only PATH, HOME (from the test's own) and `env` are set.
+pub fn clean_env(mut cmd: Command, env: &BTreeMap<String, String>) -> Command {
     cmd.env_clear();
     for key in ["PATH", "HOME"] {
         if let Ok(v) = std::env::var(key) {
@@ -69,6 +83,14 @@ pub fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Exit code, then stderr, then stdout when there is any: the shape of CLI snapshots.
 pub fn outcome(out: &Output) -> String {
     let mut s = format!(
@@ -90,4 +112,25 @@ pub fn mark_created(data_dir: &Path, name: &str, provider: &str, id: &str) {
     let dir = data_dir.join("machines").join(name).join(provider);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("id"), id).unwrap();
+}
+
+/// (machine, state) pairs from a successful `vagrant status --machine-readable`, in Vagrant's
+/// order.
+pub fn states(out: &Output) -> Vec<(String, String)> {
+    assert!(out.status.success(), "{}", outcome(out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.splitn(4, ',').collect();
+            (fields.len() == 4 && fields[2] == "state")
+                .then(|| (fields[1].to_string(), fields[3].to_string()))
+        })
+        .collect()
+}
+
+/// The plan for valid settings `env` on `provider`, on an x86_64 host without KVM.
+pub fn plan_for(provider: Provider, env: &BTreeMap<String, String>) -> Plan {
+    let raw = RawSettings::from_lookup(|name| env.get(name).cloned());
+    let settings = Settings::from_raw(&raw).expect("fixture settings are valid");
+    Plan::from_settings(&settings, provider, &HostFacts::x86_64(false))
 }
