@@ -173,7 +173,8 @@ impl Inventory {
                 })?,
             };
             let machine_id = find(&node.name).and_then(|m| m.id.clone());
-            if let Some(old) = previous.and_then(|p| p.node(&node.name)) {
+            let old = previous.and_then(|p| p.node(&node.name));
+            if let Some(old) = old {
                 let recreated = old.machine_id.is_some() && old.machine_id != machine_id;
                 if old.address != address && !recreated {
                     return Err(InventoryError::AddressChanged {
@@ -202,7 +203,11 @@ impl Inventory {
                     user: ssh.username,
                     key_path: ssh.private_key_path,
                 },
-                interface: None,
+                // The same machine on the same address keeps what preflight learned (preflight
+                // checks it again on every deploy), so an unchanged cluster writes nothing.
+                interface: old
+                    .filter(|o| o.address == address && o.machine_id == machine_id)
+                    .and_then(|o| o.interface.clone()),
                 k0s_binary: default_k0s_binary(),
                 machine_id,
             });

@@ -2,7 +2,6 @@
 
 use super::merge_setting;
 use crate::adapters::kubeconfig;
-use crate::adapters::ssh;
 use crate::adapters::vagrant::{Invocation, Project};
 use crate::cli::DeployArgs;
 use crate::deploy;
@@ -39,22 +38,15 @@ pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
         return Ok(());
     };
     let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let mut cx = deploy::Ctx {
-        known_hosts: ssh::KnownHosts::new(state_dir.join("known_hosts")),
-        state_dir,
-        plan,
-        inventory,
+    let options = deploy::Options {
         timeouts: deploy::Timeouts::from_env(),
-        sessions: Vec::new(),
-        k0sctl: None,
-        nodes: None,
         merge_kubeconfig,
         user_kubeconfig: kubeconfig::user_kubeconfig_path(
             std::env::var("KUBECONFIG").ok().as_deref(),
             home.as_deref(),
         ),
-        changes: Vec::new(),
     };
+    let mut cx = deploy::Ctx::new(state_dir, plan, inventory, options);
     deploy::run(&mut cx, args.until)
 }
 

@@ -58,7 +58,7 @@ impl Phase for ApiCheck {
         // first has to elect the holder of the virtual IP, and the load balancer forwards only
         // endpoints it has learned (k0sproject/k0s docs/cplb.md).
         let said = retry_until(
-            cx.timeouts.api,
+            cx.timeouts().api,
             || api_answers(&kubeconfig, &server),
             |attempt, elapsed, reason| {
                 eprintln!(
@@ -69,7 +69,7 @@ impl Phase for ApiCheck {
         )
         .map_err(|reason| ClusterError::ApiUnreachable {
             server: server.clone(),
-            reason: format!("after {}: {reason}", human(cx.timeouts.api)),
+            reason: format!("after {}: {reason}", human(cx.timeouts().api)),
         })?;
         eprintln!("    {said}");
         Ok(())

@@ -1,9 +1,9 @@
 //! apply: `k0sctl apply`, streamed. Skipped when k0sctl.yaml is what the last successful apply
 //! used and every planned node is Ready, so a second `vagrant up` changes nothing.
 
-use super::{Ctx, Phase, PhaseName};
-use crate::adapters::k0sctl::K0sctl;
+use super::{Ctx, Decision, Phase, PhaseName};
 use crate::error::Error;
+use crate::util::files;
 
 pub struct Apply;
 
@@ -20,18 +20,15 @@ impl Phase for Apply {
         "Apply with k0sctl"
     }
 
-    fn should_run(&self, cx: &mut Ctx) -> Result<Option<String>, Error> {
+    fn decide(&self, cx: &Ctx) -> Result<Decision, Error> {
         let current = std::fs::read_to_string(cx.config_path()).ok();
         let applied = std::fs::read_to_string(applied_path(cx)).ok();
         if current.is_none() || current != applied {
-            return Ok(None);
+            return Ok(Decision::Run);
         }
         // Same config as last time: only skip if the cluster really is there and healthy.
-        let Ok(json) = cx.kubectl("get nodes -o json") else {
-            return Ok(None);
-        };
-        let Ok(nodes) = crate::cluster::nodes::parse_nodes(&json) else {
-            return Ok(None);
+        let Ok(nodes) = cx.node_list() else {
+            return Ok(Decision::Run);
         };
         let all_ready = cx.plan.nodes.iter().all(|p| {
             nodes
@@ -39,30 +36,30 @@ impl Phase for Apply {
                 .iter()
                 .any(|n| n.metadata.name == p.name && n.readiness().is_ok())
         });
-        cx.nodes = Some(nodes);
-        Ok(all_ready.then(|| {
-            "k0sctl.yaml is unchanged since the last successful apply and every node is Ready"
-                .to_string()
-        }))
+        Ok(if all_ready {
+            Decision::Skip(
+                "k0sctl.yaml is unchanged since the last successful apply and every node is Ready"
+                    .to_string(),
+            )
+        } else {
+            Decision::Run
+        })
     }
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
-        let k0sctl = K0sctl::locate()?;
+        let k0sctl = cx.k0sctl()?.clone();
         eprintln!("    {} {}", k0sctl.path.display(), k0sctl.version);
         let config = cx.config_path();
-        let timeout = cx.timeouts.apply;
+        let timeout = cx.timeouts().apply;
         cx.act(
             format!("run k0sctl apply --config {}", config.display()),
-            |_| {
+            |cx| {
                 k0sctl.apply(&config, timeout, &mut |line| {
                     eprintln!("    k0sctl: {line}")
                 })?;
-                Ok(())
+                // What the next deploy compares with, once this one has succeeded.
+                Ok(files::copy(&config, &applied_path(cx))?)
             },
-        )?;
-        let applied = applied_path(cx);
-        crate::util::files::copy(&config, &applied)?;
-        cx.k0sctl = Some(k0sctl);
-        Ok(())
+        )
     }
 }

@@ -2,7 +2,6 @@
 //! `.vagrant/k0s/kubeconfig` (0600) and merged into the user's kubeconfig as `k0s-<cluster>`.
 
 use super::{Ctx, Phase, PhaseName};
-use crate::adapters::k0sctl::K0sctl;
 use crate::adapters::kubeconfig::{self, Merged};
 use crate::error::Error;
 use crate::util::files::write_atomic;
@@ -19,10 +18,7 @@ impl Phase for Kubeconfig {
     }
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
-        let k0sctl = match cx.k0sctl.clone() {
-            Some(k) => k,
-            None => K0sctl::locate()?,
-        };
+        let k0sctl = cx.k0sctl()?.clone();
         let name = cx.plan.context_name();
         let server = crate::cluster::api::server(&cx.plan, &cx.inventory);
         let raw = k0sctl.kubeconfig(&cx.config_path(), &server)?;
@@ -30,15 +26,15 @@ impl Phase for Kubeconfig {
         let path = cx.kubeconfig_path();
         if std::fs::read_to_string(&path).ok().as_deref() != Some(ours.as_str()) {
             cx.act(format!("write {}", path.display()), |_| {
-                write_atomic(&path, ours.as_bytes(), Some(0o600)).map_err(Error::from)
+                Ok(write_atomic(&path, ours.as_bytes(), Some(0o600))?)
             })?;
         }
         eprintln!("    {} (server {server}, context {name})", path.display());
-        if !cx.merge_kubeconfig {
+        if !cx.options.merge_kubeconfig {
             eprintln!("    not merged into your kubeconfig (K0S_KUBECONFIG_MERGE=false)");
             return Ok(());
         }
-        let Some(target) = cx.user_kubeconfig.clone() else {
+        let Some(target) = cx.options.user_kubeconfig.clone() else {
             eprintln!("    not merged: neither KUBECONFIG nor HOME is set");
             return Ok(());
         };
@@ -46,16 +42,13 @@ impl Phase for Kubeconfig {
         let record = cx.state_dir.join("kubeconfig-merged");
         match kubeconfig::merge_recorded(&record, &target, &ours, &name)? {
             Merged::Unchanged => eprintln!("    {} already has context {name}", target.display()),
-            Merged::Written { backup } => {
-                let what = format!("merge context {name} into {}", target.display());
-                cx.changes.push(what.clone());
-                eprintln!(
-                    "    {what}{}",
-                    backup
-                        .map(|b| format!(" (backup {})", b.display()))
-                        .unwrap_or_default()
-                );
-            }
+            Merged::Written { backup } => cx.record(format!(
+                "merge context {name} into {}{}",
+                target.display(),
+                backup
+                    .map(|b| format!(" (backup {})", b.display()))
+                    .unwrap_or_default()
+            )),
         }
         Ok(())
     }

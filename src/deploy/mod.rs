@@ -10,12 +10,13 @@ mod taints;
 mod wait_ready;
 mod wait_ssh;
 
+use std::cell::{OnceCell, RefCell};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::adapters::k0sctl::K0sctl;
 use crate::adapters::ssh::{KnownHosts, Retry, Session};
-use crate::cluster::nodes::NodeList;
+use crate::cluster::nodes::{parse_nodes, NodeList};
 use crate::cluster::ClusterError;
 use crate::error::Error;
 use crate::inventory::Inventory;
@@ -56,12 +57,21 @@ impl PhaseName {
     }
 }
 
-/// One step of the deploy. `should_run` looks at real state and returns why to skip, if so.
+/// Whether a phase runs this time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Run,
+    /// Skip it, for this reason (printed as `skipped: <reason>`).
+    Skip(String),
+}
+
+/// One step of the deploy. `decide` looks at real state and changes nothing; `run` makes every
+/// change through [`Ctx::act`] or [`Ctx::record`].
 pub trait Phase {
     fn name(&self) -> PhaseName;
     fn title(&self) -> &'static str;
-    fn should_run(&self, _cx: &mut Ctx) -> Result<Option<String>, Error> {
-        Ok(None)
+    fn decide(&self, _cx: &Ctx) -> Result<Decision, Error> {
+        Ok(Decision::Run)
     }
     fn run(&self, cx: &mut Ctx) -> Result<(), Error>;
 }
@@ -117,36 +127,62 @@ impl Timeouts {
     }
 }
 
-/// Everything the phases share.
-pub struct Ctx {
-    pub state_dir: PathBuf,
-    pub plan: Plan,
-    pub inventory: Inventory,
-    pub known_hosts: KnownHosts,
+/// What the user chose for this deploy, besides the plan.
+#[derive(Debug, Clone)]
+pub struct Options {
     pub timeouts: Timeouts,
-    /// Open sessions, in plan order, after wait-ssh.
-    pub sessions: Vec<Session>,
-    pub k0sctl: Option<K0sctl>,
-    /// The last node list read from the cluster.
-    pub nodes: Option<NodeList>,
     /// Whether to merge the kubeconfig into the user's (K0S_KUBECONFIG_MERGE).
     pub merge_kubeconfig: bool,
+    /// The user's kubeconfig file, if KUBECONFIG or HOME names one.
     pub user_kubeconfig: Option<PathBuf>,
-    /// Things this run changed, for the closing line.
-    pub changes: Vec<String>,
+}
+
+/// Everything the phases share. The plan and the options are fixed; what one phase learns for a
+/// later one is reached through the accessors below, never through a field set in passing.
+pub struct Ctx {
+    state_dir: PathBuf,
+    plan: Plan,
+    inventory: Inventory,
+    known_hosts: KnownHosts,
+    options: Options,
+    /// Open sessions, in inventory order, after wait-ssh.
+    sessions: Vec<Session>,
+    k0sctl: OnceCell<K0sctl>,
+    /// The Node objects as last read; cleared by every change to them.
+    nodes: RefCell<Option<NodeList>>,
+    /// What this run changed, for the closing line.
+    changes: Vec<String>,
 }
 
 impl Ctx {
-    pub fn config_path(&self) -> PathBuf {
+    pub fn new(state_dir: PathBuf, plan: Plan, inventory: Inventory, options: Options) -> Ctx {
+        Ctx {
+            known_hosts: KnownHosts::new(state_dir.join("known_hosts")),
+            state_dir,
+            plan,
+            inventory,
+            options,
+            sessions: Vec::new(),
+            k0sctl: OnceCell::new(),
+            nodes: RefCell::new(None),
+            changes: Vec::new(),
+        }
+    }
+
+    fn timeouts(&self) -> &Timeouts {
+        &self.options.timeouts
+    }
+
+    fn config_path(&self) -> PathBuf {
         self.state_dir.join("k0sctl.yaml")
     }
 
-    pub fn kubeconfig_path(&self) -> PathBuf {
+    fn kubeconfig_path(&self) -> PathBuf {
         self.state_dir.join("kubeconfig")
     }
 
     /// The session to control-plane-1, where cluster queries run.
-    pub fn leader(&self) -> Result<&Session, Error> {
+    fn leader(&self) -> Result<&Session, Error> {
         self.sessions.first().ok_or_else(|| {
             ClusterError::NotConnected {
                 node: self
@@ -160,22 +196,63 @@ impl Ctx {
     }
 
     /// `sudo k0s kubectl <args>` on control-plane-1.
-    pub fn kubectl(&self, args: &str) -> Result<String, Error> {
+    fn kubectl(&self, args: &str) -> Result<String, Error> {
         let leader = self.leader()?;
         let k0s = &self.inventory.nodes[0].k0s_binary;
-        Ok(leader.run(&format!("sudo {k0s} kubectl {args}"), self.timeouts.command)?)
+        Ok(leader.run(
+            &format!("sudo {k0s} kubectl {args}"),
+            self.timeouts().command,
+        )?)
     }
 
-    /// Side effects go through here, so they are logged in one place.
-    pub fn act<T>(
+    /// The Node objects, read from control-plane-1 once and kept until something changes them.
+    fn node_list(&self) -> Result<NodeList, Error> {
+        if let Some(nodes) = self.nodes.borrow().as_ref() {
+            return Ok(nodes.clone());
+        }
+        let nodes = parse_nodes(&self.kubectl("get nodes -o json")?).map_err(ClusterError::from)?;
+        *self.nodes.borrow_mut() = Some(nodes.clone());
+        Ok(nodes)
+    }
+
+    /// Keeps a node list read elsewhere (wait-ready's polling) as the current one.
+    fn remember_nodes(&self, nodes: NodeList) {
+        *self.nodes.borrow_mut() = Some(nodes);
+    }
+
+    /// The node list as last read, without asking the cluster (for the closing table).
+    fn last_nodes(&self) -> Option<NodeList> {
+        self.nodes.borrow().clone()
+    }
+
+    /// k0sctl, found (and its version checked) once per deploy.
+    fn k0sctl(&self) -> Result<&K0sctl, Error> {
+        if let Some(k0sctl) = self.k0sctl.get() {
+            return Ok(k0sctl);
+        }
+        let found = K0sctl::locate()?;
+        Ok(self.k0sctl.get_or_init(|| found))
+    }
+
+    /// Every change to a node or a file goes through here: printed where the user sees it, done,
+    /// and counted for the closing line. The node list is read again after it.
+    fn act<T>(
         &mut self,
         what: String,
         f: impl FnOnce(&mut Ctx) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        tracing::info!("{what}");
+        eprintln!("    {what}");
         let result = f(self)?;
+        self.nodes.borrow_mut().take();
         self.changes.push(what);
         Ok(result)
+    }
+
+    /// A change a tool made and reported back (a kubeconfig merge decides itself whether to
+    /// write): printed and counted like [`Ctx::act`].
+    fn record(&mut self, what: String) {
+        eprintln!("    {what}");
+        self.changes.push(what);
     }
 }
 
@@ -206,8 +283,8 @@ pub fn run(cx: &mut Ctx, until: Option<PhaseName>) -> Result<(), Error> {
         let _span = tracing::info_span!("phase", name = phase.name().as_str()).entered();
         eprintln!("==> {}", phase.title());
         let t0 = Instant::now();
-        let result = match phase.should_run(cx) {
-            Ok(Some(reason)) => {
+        let result = match phase.decide(cx) {
+            Ok(Decision::Skip(reason)) => {
                 eprintln!("    skipped: {reason}");
                 timings.push(PhaseTiming {
                     name: phase.name(),
@@ -216,7 +293,7 @@ pub fn run(cx: &mut Ctx, until: Option<PhaseName>) -> Result<(), Error> {
                 });
                 Ok(())
             }
-            Ok(None) => phase.run(cx).map(|()| {
+            Ok(Decision::Run) => phase.run(cx).map(|()| {
                 eprintln!("    done in {}", human(t0.elapsed()));
                 timings.push(PhaseTiming {
                     name: phase.name(),
@@ -277,6 +354,7 @@ fn append_timings(cx: &Ctx, record: RunTiming) {
 }
 
 fn summary(cx: &Ctx, total: Duration) {
+    let nodes = cx.last_nodes();
     let rows: Vec<[String; 5]> = cx
         .plan
         .nodes
@@ -286,8 +364,7 @@ fn summary(cx: &Ctx, total: Duration) {
                 .inventory
                 .node(&n.name)
                 .map_or("-".to_string(), |i| i.address.to_string());
-            let ready = cx
-                .nodes
+            let ready = nodes
                 .as_ref()
                 .and_then(|l| l.items.iter().find(|k| k.metadata.name == n.name))
                 .map_or("unknown".to_string(), |k| match k.readiness() {
@@ -314,12 +391,25 @@ fn summary(cx: &Ctx, total: Duration) {
     let context = cx.plan.context_name();
     eprintln!("==> finished in {}", human(total));
     eprintln!("    kubeconfig: {}", cx.kubeconfig_path().display());
-    if cx.merge_kubeconfig {
+    if cx.options.merge_kubeconfig {
         eprintln!("    use it: kubectl --context {context} get nodes");
     } else {
         eprintln!(
             "    use it: kubectl --kubeconfig {} get nodes",
             cx.kubeconfig_path().display()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// `--until` takes the names of [`PhaseName`]; they must be the phases, in run order.
+    #[test]
+    fn until_names_are_the_phases_in_order() {
+        let run: Vec<PhaseName> = phases().iter().map(|p| p.name()).collect();
+        assert_eq!(run, PhaseName::value_variants());
     }
 }

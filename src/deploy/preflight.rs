@@ -4,6 +4,7 @@
 use super::{Ctx, Phase, PhaseName};
 use crate::cluster::ClusterError;
 use crate::error::Error;
+use crate::inventory::Inventory;
 use crate::plan::Provider;
 use crate::util::parallel;
 
@@ -72,7 +73,7 @@ impl Phase for Preflight {
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
         let nodes = cx.inventory.nodes.clone();
-        let timeout = cx.timeouts.command;
+        let timeout = cx.timeouts().command;
         let pairs: Vec<(usize, &crate::adapters::ssh::Session)> =
             cx.sessions.iter().enumerate().collect();
         let reports = parallel(&pairs, |(i, session)| {
@@ -142,7 +143,16 @@ impl Phase for Preflight {
                 nodes.len() - 1
             );
         }
-        cx.inventory.write(&cx.state_dir)?;
+        // The interfaces found are kept for the render (the virtual IP sits on that interface).
+        if Inventory::read(&cx.state_dir).ok().as_ref() != Some(&cx.inventory) {
+            cx.act(
+                format!(
+                    "record the node interfaces in {}",
+                    Inventory::path(&cx.state_dir).display()
+                ),
+                |cx| Ok(cx.inventory.write(&cx.state_dir)?),
+            )?;
+        }
         Ok(())
     }
 }

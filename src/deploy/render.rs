@@ -21,7 +21,11 @@ impl Phase for Render {
         let yaml = RenderContext::new(&cx.plan, Some(&cx.inventory), &data_dir)?.render()?;
         crate::validate::validate(&yaml)?;
         let path = cx.config_path();
-        write_atomic(&path, yaml.as_bytes(), None).map_err(Error::from)?;
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(yaml.as_str()) {
+            cx.act(format!("write {}", path.display()), |_| {
+                Ok(write_atomic(&path, yaml.as_bytes(), None)?)
+            })?;
+        }
         eprintln!(
             "    {} ({} hosts, validated)",
             path.display(),

@@ -38,7 +38,7 @@ impl Phase for WaitReady {
                             }
                         })
                         .collect();
-                    cx.nodes = Some(nodes);
+                    cx.remember_nodes(nodes);
                     waiting
                 }
                 // The API may not answer yet right after apply: keep polling until the deadline.
@@ -61,15 +61,15 @@ impl Phase for WaitReady {
                 eprintln!("    {line}");
                 last_line = line;
             }
-            if start.elapsed() >= cx.timeouts.ready {
+            if start.elapsed() >= cx.timeouts().ready {
                 return Err(ClusterError::NotReady {
                     node,
                     reason: why,
-                    after: human(cx.timeouts.ready),
+                    after: human(cx.timeouts().ready),
                 }
                 .into());
             }
-            std::thread::sleep(cx.timeouts.poll);
+            std::thread::sleep(cx.timeouts().poll);
         }
     }
 }

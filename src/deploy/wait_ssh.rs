@@ -21,7 +21,7 @@ impl Phase for WaitSsh {
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
         let start = Instant::now();
-        let (known_hosts, retry) = (&cx.known_hosts, &cx.timeouts.ssh);
+        let (known_hosts, retry) = (&cx.known_hosts, &cx.timeouts().ssh);
         let results = parallel(&cx.inventory.nodes, |node| {
             let session = connect(&node.name, &node.ssh, known_hosts, retry);
             if session.is_ok() {
