@@ -6,6 +6,7 @@ use crate::adapters::k0sctl::{K0sctl, K0sctlError};
 use crate::plan::{Plan, Provider};
 use crate::settings::DEFAULT_LIBVIRT_BOX;
 use crate::util::exit::Category;
+use crate::util::version::{self, Version};
 
 /// The host's CPU architecture, as Rust names it (`std::env::consts::ARCH`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +34,6 @@ impl Arch {
         }
     }
 }
-
-/// A `major.minor.patch` version.
-pub type Version = (u64, u64, u64);
 
 /// Vagrant reads box architectures from 2.4.0 on (hashicorp/vagrant CHANGELOG 2.4.0,
 /// `config.vm.box_architecture`); before that it takes whichever build a multi-arch box lists first.
@@ -81,27 +79,9 @@ impl HostFacts {
     }
 }
 
-/// Parses `2.3.4` or `2.4.10.dev` (Vagrant::VERSION) into its first three numbers.
-pub fn parse_version(text: &str) -> Option<Version> {
-    let mut parts = text.trim().trim_start_matches('v').split('.');
-    let mut next = || -> Option<u64> {
-        let digits: String = parts
-            .next()?
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
-    };
-    Some((next()?, next()?, next()?))
-}
-
-fn show(v: Version) -> String {
-    format!("{}.{}.{}", v.0, v.1, v.2)
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
-    #[error("Vagrant {} would download the arm64 build of {DEFAULT_LIBVIRT_BOX} whatever the host (box architectures need Vagrant >= 2.4.0; alchemy-solutions/vagrant-cloud-images issue 5); install Vagrant 2.4 or newer (HashiCorp's packages, then `vagrant plugin install vagrant-libvirt`), or set LIBVIRT_BOX to a box built for {arch}", show(*vagrant))]
+    #[error("Vagrant {} would download the arm64 build of {DEFAULT_LIBVIRT_BOX} whatever the host (box architectures need Vagrant >= 2.4.0; alchemy-solutions/vagrant-cloud-images issue 5); install Vagrant 2.4 or newer (HashiCorp's packages, then `vagrant plugin install vagrant-libvirt`), or set LIBVIRT_BOX to a box built for {arch}", version::show(*vagrant))]
     VagrantTooOldForBox { vagrant: Version, arch: String },
     #[error("libvirt clusters need an x86_64 or aarch64 host, this one is {arch}; use a supported machine")]
     UnsupportedArch { arch: String },
@@ -202,13 +182,5 @@ mod tests {
         assert_eq!(libvirt.cpu_mode.as_deref(), Some("host-passthrough"));
         assert_eq!(libvirt.cpu_model, None);
         assert_eq!(libvirt.box_architecture.as_deref(), Some("arm64"));
-    }
-
-    #[test]
-    fn vagrant_versions_parse_with_and_without_a_suffix() {
-        assert_eq!(parse_version("2.3.4"), Some((2, 3, 4)));
-        assert_eq!(parse_version("2.4.10.dev"), Some((2, 4, 10)));
-        assert_eq!(parse_version("2.4"), None);
-        assert_eq!(parse_version("x"), None);
     }
 }

@@ -9,6 +9,7 @@ use ipnet::Ipv4Net;
 
 use crate::util::exit::Category;
 use crate::util::text::plural;
+use crate::util::version;
 
 /// One user-facing variable: its name and the lowercase alias the seed documents used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,43 +428,15 @@ fn k0s_version(raw: &RawSettings) -> Result<Option<String>, SettingsError> {
         return Ok(None);
     };
     let value = value.trim();
-    // DESIGN.md: empty means newest stable, like unset.
+    // Empty means newest stable, like unset.
     if value.is_empty() {
         return Ok(None);
     }
-    let bad = || SettingsError::BadK0sVersion {
+    let version = version::k0s_full(value).ok_or_else(|| SettingsError::BadK0sVersion {
         value: value.to_string(),
-    };
-    let rest = value.strip_prefix('v').ok_or_else(bad)?;
-    let (core_pre, build) = rest.split_once("+k0s.").ok_or_else(bad)?;
-    if build.is_empty() || !build.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let (core, pre) = match core_pre.split_once('-') {
-        Some((c, p)) => (c, Some(p)),
-        None => (core_pre, None),
-    };
-    let segments: Vec<&str> = core.split('.').collect();
-    if segments.len() != 3
-        || segments
-            .iter()
-            .any(|s| s.is_empty() || !s.chars().all(|c| c.is_ascii_digit()))
-    {
-        return Err(bad());
-    }
-    if let Some(pre) = pre {
-        if pre.is_empty() || !pre.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
-            return Err(bad());
-        }
-    }
-    let number = |s: &str| s.parse::<u64>().map_err(|_| bad());
-    let version = (
-        number(segments[0])?,
-        number(segments[1])?,
-        number(segments[2])?,
-    );
+    })?;
     // A prerelease of the minimum counts as the minimum, as the validator compares them.
-    if version < crate::validate::parse_version(MIN_K0S).unwrap_or((1, 32, 1)) {
+    if version < version::release(MIN_K0S).unwrap_or((1, 32, 1)) {
         return Err(SettingsError::K0sTooOld {
             value: value.to_string(),
         });

@@ -8,10 +8,11 @@ use std::net::IpAddr;
 use serde_yaml::{Mapping, Value};
 
 use crate::util::exit::Category;
+use crate::util::version::{self, Version};
 
 /// The oldest k0sctl whose schema holds every key we render (`noTaints` since v0.13.0) and that
 /// writes per-controller addresses for `onlyBindToAddress` (v0.19.3).
-pub const MIN_K0SCTL: (u64, u64, u64) = (0, 19, 3);
+pub const MIN_K0SCTL: Version = (0, 19, 3);
 
 const ROLES: &[&str] = &["controller", "worker", "controller+worker", "single"];
 /// Host keys known to k0sctl from v0.19.3 on (hostKey went away in v0.32, so it is not allowed).
@@ -192,7 +193,7 @@ fn k0s_block(k0s: &Mapping, spec: &Mapping, p: &mut Vec<String>) {
     unknown_keys(k0s, K0S_KEYS, "spec.k0s.", p);
     let version = match k0s.get("version") {
         None => None,
-        Some(Value::String(v)) => match parse_version(v) {
+        Some(Value::String(v)) => match version::release(v) {
             Some(parsed) => Some(parsed),
             None => {
                 p.push(format!("spec.k0s.version: {v} is not a version"));
@@ -330,18 +331,4 @@ fn map_at<'a>(map: &'a Mapping, key: &str) -> Option<&'a Mapping> {
 
 fn str_at<'a>(map: &'a Mapping, key: &str) -> Option<&'a str> {
     map.get(key).and_then(Value::as_str)
-}
-
-/// `v1.33.4+k0s.0` or `0.11.0-rc1` -> (1, 33, 4); prereleases compare as their release.
-pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
-    let core = v.strip_prefix('v').unwrap_or(v);
-    let core = core.split(['+', '-']).next()?;
-    let mut parts = core.split('.').map(|s| s.parse::<u64>().ok());
-    let major = parts.next()??;
-    let minor = parts.next().unwrap_or(Some(0))?;
-    let patch = parts.next().unwrap_or(Some(0))?;
-    if parts.next().is_some() {
-        return None;
-    }
-    Some((major, minor, patch))
 }

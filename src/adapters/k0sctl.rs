@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::util::exit::Category;
-use crate::validate::{parse_version, MIN_K0SCTL};
+use crate::util::version;
+use crate::validate::MIN_K0SCTL;
 
 #[derive(Debug, thiserror::Error)]
 pub enum K0sctlError {
@@ -98,7 +99,7 @@ impl K0sctl {
                 path: path.clone(),
                 output: crate::util::text::tail(&text, 2),
             })?;
-        match parse_version(&version) {
+        match version::release(&version) {
             Some(v) if v >= MIN_K0SCTL => Ok(K0sctl { path, version }),
             Some(v) if v != (0, 0, 0) => Err(K0sctlError::TooOld {
                 path,

@@ -15,7 +15,7 @@ pub fn run(project: &Project, args: &PlanArgs) -> Result<(), Error> {
     let vagrant_version = args
         .vagrant_version
         .as_deref()
-        .and_then(host::parse_version);
+        .and_then(crate::util::version::vagrant);
     let host = HostFacts::detect(vagrant_version);
     let wanted = wanted_plan(&invocation, args.provider, &host);
     // What `vagrant up` needs from this host, before any machine exists.

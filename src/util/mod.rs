@@ -4,6 +4,7 @@ pub mod exit;
 pub mod files;
 pub mod table;
 pub mod text;
+pub mod version;
 
 /// Runs `f` for every item on its own thread and returns the results in order.
 pub fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
