@@ -11,7 +11,7 @@ use crate::util::exit::Category;
 use crate::util::text::plural;
 use crate::util::version;
 
-/// One user-facing variable: its name and the lowercase alias the seed documents used.
+/// One user-facing variable: its name and the lowercase alias the first single-node setup used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Var {
     pub name: &'static str,
@@ -73,7 +73,7 @@ pub const DEFAULT_LIBVIRT_BOX: &str = "cloud-image/ubuntu-24.04";
 /// libvirt plan renders from the first deploy on. It also keeps k0sctl's machine-id uniqueness
 /// check, which applies only below k0s v1.30 (k0sctl `phase/validate_hosts.go`), off Tart clones.
 pub const MIN_K0S: &str = "v1.32.1+k0s.0";
-/// Host offsets inside NODE_NETWORK (DESIGN.md): controllers .10-.12, workers .20-.24, HA .100.
+/// Host offsets inside NODE_NETWORK: controllers .10-.12, workers .20-.24, HA .100.
 pub const CONTROLLER_OFFSET: u32 = 10;
 pub const WORKER_OFFSET: u32 = 20;
 pub const HA_OFFSET: u32 = 100;

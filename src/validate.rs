@@ -1,5 +1,6 @@
 //! Our own check of a k0sctl.yaml before every apply: k0sctl's load-time validation rules
-//! (research/k0sctl.md §2.2, k0sctl v0.32.2) plus the k0s rules our HA settings depend on.
+//! (k0sproject/k0sctl v0.32.2, `pkg/apis/k0sctl.k0sproject.io/v1beta1/` cluster.go and
+//! cluster/{spec,host,hosts,k0s}.go `Validate`) plus the k0s rules our HA settings depend on.
 //! k0sctl parses strictly, so keys it does not know are errors too. One problem per line.
 
 use std::collections::BTreeSet;
@@ -53,13 +54,13 @@ pub struct Invalid {
     pub problems: Vec<String>,
 }
 
-/// Checks a rendered k0sctl.yaml; every problem found is reported.
 impl Invalid {
     pub fn category(&self) -> Category {
         Category::BadInput
     }
 }
 
+/// Checks a rendered k0sctl.yaml; every problem found is reported.
 pub fn validate(yaml: &str) -> Result<(), Invalid> {
     let doc: Value = match serde_yaml::from_str(yaml) {
         Ok(v) => v,
@@ -105,18 +106,38 @@ fn hosts(hosts: &[Value], p: &mut Vec<String>) {
         p.push("spec.hosts: at least one host required".into());
         return;
     }
-    let role = |h: &Value| {
-        h.get("role")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    if !hosts.iter().any(|h| {
-        matches!(
-            role(h).as_str(),
-            "controller" | "controller+worker" | "single"
-        )
-    }) {
+    host_roles(hosts, p);
+    let mut seen = Seen::default();
+    for (i, host) in hosts.iter().enumerate() {
+        let at = format!("host #{}", i + 1);
+        let empty = Mapping::new();
+        let h = host.as_mapping().unwrap_or(&empty);
+        unknown_keys(h, HOST_KEYS, &format!("{at}: "), p);
+        host_role(&at, h, p);
+        private_address(&at, h, &mut seen.private, p);
+        install_flags(&at, h, p);
+        one_protocol(&at, h, p);
+        if let Some(ssh) = map_at(h, "ssh") {
+            ssh_endpoint(&at, ssh, &mut seen.endpoints, p);
+        }
+    }
+}
+
+fn role(host: &Value) -> &str {
+    host.get("role").and_then(Value::as_str).unwrap_or("")
+}
+
+/// Addresses already used by earlier hosts: each must be unique.
+#[derive(Default)]
+struct Seen {
+    endpoints: BTreeSet<String>,
+    private: BTreeSet<String>,
+}
+
+fn host_roles(hosts: &[Value], p: &mut Vec<String>) {
+    let is_controller =
+        |h: &Value| matches!(role(h), "controller" | "controller+worker" | "single");
+    if !hosts.iter().any(is_controller) {
         p.push("spec.hosts: no hosts with a controller role defined".into());
     }
     if hosts.len() > 1 && hosts.iter().any(|h| role(h) == "single") {
@@ -125,100 +146,84 @@ fn hosts(hosts: &[Value], p: &mut Vec<String>) {
             hosts.len()
         ));
     }
-    let mut endpoints = BTreeSet::new();
-    let mut private = BTreeSet::new();
-    for (i, host) in hosts.iter().enumerate() {
-        let at = format!("host #{}", i + 1);
-        let empty = Mapping::new();
-        let h = host.as_mapping().unwrap_or(&empty);
-        unknown_keys(h, HOST_KEYS, &format!("{at}: "), p);
-        let r = role(host);
-        if !ROLES.contains(&r.as_str()) {
-            p.push(format!("{at}: role: unknown role {r}"));
+}
+
+fn host_role(at: &str, h: &Mapping, p: &mut Vec<String>) {
+    let r = str_at(h, "role").unwrap_or("");
+    if !ROLES.contains(&r) {
+        p.push(format!("{at}: role: unknown role {r}"));
+    }
+    if h.get("noTaints").and_then(Value::as_bool) == Some(true) && r != "controller+worker" {
+        p.push(format!(
+            "{at}: noTaints: noTaints can only be true for controller+worker role"
+        ));
+    }
+}
+
+fn private_address(at: &str, h: &Mapping, seen: &mut BTreeSet<String>, p: &mut Vec<String>) {
+    if let Some(addr) = str_at(h, "privateAddress") {
+        if addr.parse::<IpAddr>().is_err() {
+            p.push(format!("{at}: privateAddress: must be a valid IP address"));
+        } else if !seen.insert(addr.to_string()) {
+            p.push(format!("{at}: privateAddress \"{addr}\" is not unique"));
         }
-        if h.get("noTaints").and_then(Value::as_bool) == Some(true) && r != "controller+worker" {
-            p.push(format!(
-                "{at}: noTaints: noTaints can only be true for controller+worker role"
-            ));
-        }
-        if let Some(addr) = str_at(h, "privateAddress") {
-            if addr.parse::<IpAddr>().is_err() {
-                p.push(format!("{at}: privateAddress: must be a valid IP address"));
-            } else if !private.insert(addr.to_string()) {
-                p.push(format!("{at}: privateAddress \"{addr}\" is not unique"));
+    }
+}
+
+fn install_flags(at: &str, h: &Mapping, p: &mut Vec<String>) {
+    if let Some(flags) = h.get("installFlags").and_then(Value::as_sequence) {
+        for flag in flags.iter().filter_map(Value::as_str) {
+            if flag.matches('"').count() % 2 == 1 || flag.matches('\'').count() % 2 == 1 {
+                p.push(format!("{at}: installFlags: unbalanced quotes in {flag}"));
             }
         }
-        if let Some(flags) = h.get("installFlags").and_then(Value::as_sequence) {
-            for flag in flags.iter().filter_map(Value::as_str) {
-                if flag.matches('"').count() % 2 == 1 || flag.matches('\'').count() % 2 == 1 {
-                    p.push(format!("{at}: installFlags: unbalanced quotes in {flag}"));
-                }
-            }
-        }
-        let protocols = ["ssh", "openSSH", "localhost", "winRM"]
-            .iter()
-            .filter(|k| h.contains_key(**k))
-            .count();
-        if protocols > 1 {
-            p.push(format!(
-                "{at}: multiple protocols configured for a single client"
-            ));
-        }
-        if let Some(ssh) = map_at(h, "ssh") {
-            unknown_keys(ssh, SSH_KEYS, &format!("{at}: ssh."), p);
-            let address = str_at(ssh, "address").unwrap_or("");
-            if address.is_empty() {
-                p.push(format!("{at}: ssh: address is required"));
-            }
-            let port = match ssh.get("port") {
-                None => 22,
-                Some(v) => v.as_u64().unwrap_or(0),
-            };
-            if !(1..=65535).contains(&port) {
-                p.push(format!("{at}: ssh: port must be between 1 and 65535"));
-            }
-            if !endpoints.insert(format!("{address}:{port}")) {
-                p.push(format!("{at}: ssh {address}:{port}: is not unique"));
-            }
-            if let Some(key) = str_at(ssh, "keyPath") {
-                if !key.starts_with('/') && !key.starts_with('~') {
-                    p.push(format!("{at}: ssh.keyPath {key} is relative; k0sctl does not resolve it against the config"));
-                }
-            }
+    }
+}
+
+fn one_protocol(at: &str, h: &Mapping, p: &mut Vec<String>) {
+    let protocols = ["ssh", "openSSH", "localhost", "winRM"]
+        .iter()
+        .filter(|k| h.contains_key(**k))
+        .count();
+    if protocols > 1 {
+        p.push(format!(
+            "{at}: multiple protocols configured for a single client"
+        ));
+    }
+}
+
+fn ssh_endpoint(at: &str, ssh: &Mapping, seen: &mut BTreeSet<String>, p: &mut Vec<String>) {
+    unknown_keys(ssh, SSH_KEYS, &format!("{at}: ssh."), p);
+    let address = str_at(ssh, "address").unwrap_or("");
+    if address.is_empty() {
+        p.push(format!("{at}: ssh: address is required"));
+    }
+    let port = match ssh.get("port") {
+        None => 22,
+        Some(v) => v.as_u64().unwrap_or(0),
+    };
+    if !(1..=65535).contains(&port) {
+        p.push(format!("{at}: ssh: port must be between 1 and 65535"));
+    }
+    if !seen.insert(format!("{address}:{port}")) {
+        p.push(format!("{at}: ssh {address}:{port}: is not unique"));
+    }
+    if let Some(key) = str_at(ssh, "keyPath") {
+        if !key.starts_with('/') && !key.starts_with('~') {
+            p.push(format!("{at}: ssh.keyPath {key} is relative; k0sctl does not resolve it against the config"));
         }
     }
 }
 
 fn k0s_block(k0s: &Mapping, spec: &Mapping, p: &mut Vec<String>) {
     unknown_keys(k0s, K0S_KEYS, "spec.k0s.", p);
-    let version = match k0s.get("version") {
-        None => None,
-        Some(Value::String(v)) => match version::release(v) {
-            Some(parsed) => Some(parsed),
-            None => {
-                p.push(format!("spec.k0s.version: {v} is not a version"));
-                None
-            }
-        },
-        Some(other) => {
-            let shown = serde_yaml::to_string(other).unwrap_or_default();
-            p.push(format!(
-                "spec.k0s.version: {} must be a quoted string like \"v1.33.4+k0s.0\"",
-                shown.trim()
-            ));
-            None
-        }
-    };
-    if let Some(v) = version {
-        if v < (0, 11, 0) {
-            p.push("spec.k0s.version: minimum supported k0s version is v0.11.0-rc1".into());
-        }
-    }
+    let version = k0s_version(k0s, p);
     if let Some(channel) = str_at(k0s, "versionChannel") {
         if channel != "stable" && channel != "latest" {
             p.push("spec.k0s.versionChannel: must be a valid value".into());
         }
     }
+    let gates = Gates { version };
     if k0s.get("dynamicConfig").and_then(Value::as_bool) == Some(true)
         && version.is_some_and(|v| v < (1, 22, 2))
     {
@@ -230,8 +235,6 @@ fn k0s_block(k0s: &Mapping, spec: &Mapping, p: &mut Vec<String>) {
     let Some(cfg) = map_at(k0s, "config").and_then(|c| map_at(c, "spec")) else {
         return;
     };
-    let api = map_at(cfg, "api");
-    let network = map_at(cfg, "network");
     let roles: Vec<&str> = spec
         .get("hosts")
         .and_then(Value::as_sequence)
@@ -239,77 +242,139 @@ fn k0s_block(k0s: &Mapping, spec: &Mapping, p: &mut Vec<String>) {
         .iter()
         .filter_map(|h| h.get("role").and_then(Value::as_str))
         .collect();
-    let controllers = roles.iter().filter(|r| **r != "worker").count();
-    let needs = |what: &str, min: (u64, u64, u64), p: &mut Vec<String>| {
-        if let Some(v) = version.filter(|v| *v < min) {
+    let api = map_at(cfg, "api");
+    let network = map_at(cfg, "network");
+    api_binding(api, &roles, &gates, p);
+    if let Some(nllb) = network.and_then(|n| map_at(n, "nodeLocalLoadBalancing")) {
+        node_local_load_balancing(nllb, api, &gates, p);
+    }
+    if let Some(cplb) = network.and_then(|n| map_at(n, "controlPlaneLoadBalancing")) {
+        control_plane_load_balancing(cplb, &roles, &gates, p);
+    }
+}
+
+/// `spec.k0s.version`, when it is there and readable.
+fn k0s_version(k0s: &Mapping, p: &mut Vec<String>) -> Option<Version> {
+    let version = match k0s.get("version")? {
+        Value::String(v) => match version::release(v) {
+            Some(parsed) => parsed,
+            None => {
+                p.push(format!("spec.k0s.version: {v} is not a version"));
+                return None;
+            }
+        },
+        other => {
+            let shown = serde_yaml::to_string(other).unwrap_or_default();
             p.push(format!(
-                "spec.k0s.version: {what} needs k0s v{}.{}.{} or newer, got v{}.{}.{}",
-                min.0, min.1, min.2, v.0, v.1, v.2
+                "spec.k0s.version: {} must be a quoted string like \"v1.33.4+k0s.0\"",
+                shown.trim()
             ));
+            return None;
         }
     };
+    if version < (0, 11, 0) {
+        p.push("spec.k0s.version: minimum supported k0s version is v0.11.0-rc1".into());
+    }
+    Some(version)
+}
+
+/// The k0s version gates of what we render.
+struct Gates {
+    version: Option<Version>,
+}
+
+impl Gates {
+    fn needs(&self, what: &str, min: Version, p: &mut Vec<String>) {
+        if let Some(v) = self.version.filter(|v| *v < min) {
+            p.push(format!(
+                "spec.k0s.version: {what} needs k0s v{} or newer, got v{}",
+                version::show(min),
+                version::show(v)
+            ));
+        }
+    }
+}
+
+fn api_binding(api: Option<&Mapping>, roles: &[&str], gates: &Gates, p: &mut Vec<String>) {
     if api
         .and_then(|a| a.get("onlyBindToAddress"))
         .and_then(Value::as_bool)
         == Some(true)
     {
-        needs("spec.api.onlyBindToAddress", (1, 31, 1), p);
+        gates.needs("spec.api.onlyBindToAddress", (1, 31, 1), p);
     }
+    let controllers = roles.iter().filter(|r| **r != "worker").count();
     if controllers > 1 && api.and_then(|a| str_at(a, "address")).is_some() {
         p.push("spec.k0s.config.spec.api.address: one cluster-wide address with several controllers breaks NLLB, CPLB and konnectivity; use onlyBindToAddress".into());
     }
-    if let Some(nllb) = network.and_then(|n| map_at(n, "nodeLocalLoadBalancing")) {
-        if nllb.get("enabled").and_then(Value::as_bool) == Some(true) {
-            needs("nodeLocalLoadBalancing", (1, 26, 0), p);
-            if api.and_then(|a| str_at(a, "externalAddress")).is_some() {
-                p.push("spec.k0s.config: node-local load balancing cannot be used in conjunction with an external Kubernetes API server address".into());
-            }
-        }
+}
+
+fn node_local_load_balancing(
+    nllb: &Mapping,
+    api: Option<&Mapping>,
+    gates: &Gates,
+    p: &mut Vec<String>,
+) {
+    if nllb.get("enabled").and_then(Value::as_bool) != Some(true) {
+        return;
     }
-    if let Some(cplb) = network.and_then(|n| map_at(n, "controlPlaneLoadBalancing")) {
-        if cplb.get("enabled").and_then(Value::as_bool) == Some(true) {
-            // The userspace proxy (no virtualServers) arrived in v1.32.1.
-            needs(
-                "controlPlaneLoadBalancing without virtualServers",
-                (1, 32, 1),
-                p,
-            );
-            // k0s refuses CPLB only in `--single` mode (k0s cmd/controller/controller.go, "if
-            // controllerMode == config.SingleNodeMode"); one controller+worker may have it.
-            if roles.contains(&"single") {
-                p.push("spec.k0s.config: control plane load balancing cannot be used in a single-node cluster (role single); use role controller+worker".into());
-            }
-            let instances = map_at(cplb, "keepalived")
-                .and_then(|k| k.get("vrrpInstances"))
-                .and_then(Value::as_sequence)
-                .map_or(&[][..], |s| s.as_slice());
-            for instance in instances {
-                let pass = instance
-                    .get("authPass")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                if pass.is_empty() {
-                    p.push("controlPlaneLoadBalancing: AuthPass must be defined".into());
-                } else if pass.len() > 8 {
-                    p.push(
-                        "controlPlaneLoadBalancing: AuthPass must be 8 characters or less".into(),
-                    );
-                }
-                let vips = instance
-                    .get("virtualIPs")
-                    .and_then(Value::as_sequence)
-                    .map_or(&[][..], |s| s.as_slice());
-                if vips.is_empty() {
-                    p.push("controlPlaneLoadBalancing: VirtualIPs must be defined".into());
-                }
-                for vip in vips.iter().filter_map(Value::as_str) {
-                    if vip.parse::<ipnet::IpNet>().is_err() {
-                        p.push(format!(
-                            "controlPlaneLoadBalancing: VirtualIPs must be a CIDR. Got: {vip}"
-                        ));
-                    }
-                }
-            }
+    gates.needs("nodeLocalLoadBalancing", (1, 26, 0), p);
+    if api.and_then(|a| str_at(a, "externalAddress")).is_some() {
+        p.push("spec.k0s.config: node-local load balancing cannot be used in conjunction with an external Kubernetes API server address".into());
+    }
+}
+
+fn control_plane_load_balancing(
+    cplb: &Mapping,
+    roles: &[&str],
+    gates: &Gates,
+    p: &mut Vec<String>,
+) {
+    if cplb.get("enabled").and_then(Value::as_bool) != Some(true) {
+        return;
+    }
+    // The userspace proxy (no virtualServers) arrived in v1.32.1.
+    gates.needs(
+        "controlPlaneLoadBalancing without virtualServers",
+        (1, 32, 1),
+        p,
+    );
+    // k0s refuses CPLB only in `--single` mode (k0s cmd/controller/controller.go, "if
+    // controllerMode == config.SingleNodeMode"); one controller+worker may have it.
+    if roles.contains(&"single") {
+        p.push("spec.k0s.config: control plane load balancing cannot be used in a single-node cluster (role single); use role controller+worker".into());
+    }
+    let instances = map_at(cplb, "keepalived")
+        .and_then(|k| k.get("vrrpInstances"))
+        .and_then(Value::as_sequence)
+        .map_or(&[][..], |s| s.as_slice());
+    for instance in instances {
+        vrrp_instance(instance, p);
+    }
+}
+
+fn vrrp_instance(instance: &Value, p: &mut Vec<String>) {
+    let pass = instance
+        .get("authPass")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if pass.is_empty() {
+        p.push("controlPlaneLoadBalancing: AuthPass must be defined".into());
+    } else if pass.len() > 8 {
+        p.push("controlPlaneLoadBalancing: AuthPass must be 8 characters or less".into());
+    }
+    let vips = instance
+        .get("virtualIPs")
+        .and_then(Value::as_sequence)
+        .map_or(&[][..], |s| s.as_slice());
+    if vips.is_empty() {
+        p.push("controlPlaneLoadBalancing: VirtualIPs must be defined".into());
+    }
+    for vip in vips.iter().filter_map(Value::as_str) {
+        if vip.parse::<ipnet::IpNet>().is_err() {
+            p.push(format!(
+                "controlPlaneLoadBalancing: VirtualIPs must be a CIDR. Got: {vip}"
+            ));
         }
     }
 }
