@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::inventory::Inventory;
-use crate::plan::{ApiMode, K0sRole, Plan, Provider};
+use crate::plan::{ApiMode, K0sRole, Node, Plan, Provider};
 use crate::util::exit::Category;
 
 const TEMPLATE: &str = include_str!("../templates/k0sctl.yaml.j2");
@@ -71,6 +71,65 @@ impl RenderError {
     }
 }
 
+impl Host {
+    fn new(
+        node: &Node,
+        ssh_address: String,
+        ssh_port: u16,
+        ssh_user: String,
+        key: &Path,
+        private_address: String,
+    ) -> Host {
+        Host {
+            name: node.name.clone(),
+            role: node.k0s_role.as_str(),
+            no_taints: node.k0s_role == K0sRole::ControllerWorker && node.runs_workloads,
+            ssh_address,
+            ssh_port,
+            ssh_user,
+            key_path: absolute(key),
+            private_address,
+        }
+    }
+
+    /// A running machine, as the inventory has it.
+    fn from_inventory(node: &Node, inventory: &Inventory) -> Result<Host, RenderError> {
+        let n = inventory
+            .node(&node.name)
+            .ok_or_else(|| RenderError::NodeMissing {
+                node: node.name.clone(),
+            })?;
+        Ok(Host::new(
+            node,
+            n.ssh.host.clone(),
+            n.ssh.port,
+            n.ssh.user.clone(),
+            &n.ssh.key_path,
+            n.address.to_string(),
+        ))
+    }
+
+    /// A machine before it exists: its planned address (libvirt) or a `<...>` placeholder (Tart),
+    /// and the key path Vagrant will give it.
+    fn planned(plan: &Plan, node: &Node, data_dir: &Path) -> Host {
+        let provider = plan.cluster.provider_hint;
+        let address = node.ip.map_or_else(
+            || format!("<address of {}>", node.name),
+            |ip| ip.to_string(),
+        );
+        let key = data_dir
+            .join("machines")
+            .join(&node.name)
+            .join(provider.as_str())
+            .join("private_key");
+        let user = match provider {
+            Provider::Tart => plan.providers.tart.ssh_user.clone(),
+            Provider::Libvirt => "vagrant".to_string(),
+        };
+        Host::new(node, address.clone(), 22, user, &key, address)
+    }
+}
+
 impl RenderContext {
     /// With an inventory: the real endpoints. Without: planned addresses (libvirt) or `<...>`
     /// placeholders (Tart) and Vagrant's usual key paths, so the file can be read before any VM exists.
@@ -83,55 +142,14 @@ impl RenderContext {
         // One layout for every controller count, so growing the control plane changes only the
         // host list (see ApiMode); legacy clusters keep the first release's layout.
         let per_controller = plan.cluster.api_mode == ApiMode::OnlyBindToAddress;
-        let mut hosts = Vec::new();
-        for node in &plan.nodes {
-            let role = node.k0s_role.as_str();
-            let no_taints = node.k0s_role == K0sRole::ControllerWorker && node.runs_workloads;
-            let host = match inventory {
-                Some(inv) => {
-                    let n = inv
-                        .node(&node.name)
-                        .ok_or_else(|| RenderError::NodeMissing {
-                            node: node.name.clone(),
-                        })?;
-                    Host {
-                        name: node.name.clone(),
-                        role,
-                        no_taints,
-                        ssh_address: n.ssh.host.clone(),
-                        ssh_port: n.ssh.port,
-                        ssh_user: n.ssh.user.clone(),
-                        key_path: absolute(&n.ssh.key_path),
-                        private_address: n.address.to_string(),
-                    }
-                }
-                None => {
-                    let address = node.ip.map_or_else(
-                        || format!("<address of {}>", node.name),
-                        |ip| ip.to_string(),
-                    );
-                    let key = data_dir
-                        .join("machines")
-                        .join(&node.name)
-                        .join(provider.as_str())
-                        .join("private_key");
-                    Host {
-                        name: node.name.clone(),
-                        role,
-                        no_taints,
-                        ssh_address: address.clone(),
-                        ssh_port: 22,
-                        ssh_user: match provider {
-                            Provider::Tart => plan.providers.tart.ssh_user.clone(),
-                            Provider::Libvirt => "vagrant".to_string(),
-                        },
-                        key_path: absolute(&key),
-                        private_address: address,
-                    }
-                }
-            };
-            hosts.push(host);
-        }
+        let hosts = plan
+            .nodes
+            .iter()
+            .map(|node| match inventory {
+                Some(inv) => Host::from_inventory(node, inv),
+                None => Ok(Host::planned(plan, node, data_dir)),
+            })
+            .collect::<Result<Vec<Host>, RenderError>>()?;
         let vip = match (
             per_controller,
             plan.cluster.api_address,
