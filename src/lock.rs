@@ -172,35 +172,49 @@ fn merge(
     mut wanted: Plan,
     existing: &BTreeSet<String>,
 ) -> Result<(Plan, Vec<String>), LockError> {
-    let changed = |what, wanted: String, locked: String| {
-        (wanted != locked).then_some(LockError::ClusterChanged {
-            what,
-            wanted,
-            locked,
-        })
-    };
+    same_identity(locked, &wanted)?;
+    keeps_existing_machines(locked, &wanted, existing)?;
+    keep_legacy_api(locked, &mut wanted)?;
+    let notes = keep_existing_sizes(locked, &mut wanted, existing);
+    Ok((wanted, notes))
+}
+
+/// The cluster's name, provider and network cannot change under running machines.
+fn same_identity(locked: &Plan, wanted: &Plan) -> Result<(), LockError> {
     let show = |v: Option<String>| v.unwrap_or_else(|| "none".to_string());
-    if let Some(err) = changed(
-        "CLUSTER_NAME",
-        wanted.cluster.name.clone(),
-        locked.cluster.name.clone(),
-    )
-    .or_else(|| {
-        changed(
+    let pairs = [
+        (
+            "CLUSTER_NAME",
+            wanted.cluster.name.clone(),
+            locked.cluster.name.clone(),
+        ),
+        (
             "provider",
             wanted.cluster.provider_hint.as_str().to_string(),
             locked.cluster.provider_hint.as_str().to_string(),
-        )
-    })
-    .or_else(|| {
-        changed(
+        ),
+        (
             "NODE_NETWORK",
             show(wanted.cluster.network.map(|n| n.to_string())),
             show(locked.cluster.network.map(|n| n.to_string())),
-        )
-    }) {
-        return Err(err);
+        ),
+    ];
+    match pairs.into_iter().find(|(_, w, l)| w != l) {
+        Some((what, wanted, locked)) => Err(LockError::ClusterChanged {
+            what,
+            wanted,
+            locked,
+        }),
+        None => Ok(()),
     }
+}
+
+/// A lower count must not drop a machine that still exists.
+fn keeps_existing_machines(
+    locked: &Plan,
+    wanted: &Plan,
+    existing: &BTreeSet<String>,
+) -> Result<(), LockError> {
     for (role, var) in [
         (Role::Controller, CONTROL_PLANE_COUNT.name),
         (Role::Worker, WORKER_COUNT.name),
@@ -228,17 +242,32 @@ fn merge(
             });
         }
     }
-    if locked.cluster.api_mode == ApiMode::Address {
-        let controllers = wanted.count(Role::Controller);
-        if controllers > 1 {
-            return Err(LockError::CannotGrowLegacy {
-                var: CONTROL_PLANE_COUNT.name,
-                value: controllers,
-            });
-        }
-        wanted.cluster.api_mode = ApiMode::Address;
-        wanted.cluster.api_address = locked.cluster.api_address;
+    Ok(())
+}
+
+/// A cluster of the first release keeps its API layout, so it stays at one controller.
+fn keep_legacy_api(locked: &Plan, wanted: &mut Plan) -> Result<(), LockError> {
+    if locked.cluster.api_mode != ApiMode::Address {
+        return Ok(());
     }
+    let controllers = wanted.count(Role::Controller);
+    if controllers > 1 {
+        return Err(LockError::CannotGrowLegacy {
+            var: CONTROL_PLANE_COUNT.name,
+            value: controllers,
+        });
+    }
+    wanted.cluster.api_mode = ApiMode::Address;
+    wanted.cluster.api_address = locked.cluster.api_address;
+    Ok(())
+}
+
+/// An existing machine keeps its sizes (a VM is not resized in place); the notes say so.
+fn keep_existing_sizes(
+    locked: &Plan,
+    wanted: &mut Plan,
+    existing: &BTreeSet<String>,
+) -> Vec<String> {
     let mut notes = Vec::new();
     for node in wanted.nodes.iter_mut() {
         let Some(old) = locked
@@ -257,7 +286,7 @@ fn merge(
             node.disk_gb = old.disk_gb;
         }
     }
-    Ok((wanted, notes))
+    notes
 }
 
 fn sizes(node: &Node) -> (u32, u32, u32) {
