@@ -176,6 +176,68 @@ pub struct LibvirtSettings {
     pub netmask: Ipv4Addr,
 }
 
+impl Node {
+    fn table_row(&self) -> [String; 7] {
+        [
+            self.name.clone(),
+            self.k0s_role.as_str().to_string(),
+            if self.runs_workloads { "yes" } else { "no" }.to_string(),
+            self.ip.map_or("dhcp".to_string(), |ip| ip.to_string()),
+            self.cpus.to_string(),
+            format!("{} MB", self.memory_mb),
+            format!("{} GB", self.disk_gb),
+        ]
+    }
+}
+
+impl TartSettings {
+    fn new(settings: &Settings, nodes: &[Node]) -> TartSettings {
+        TartSettings {
+            image: settings.tart_image.clone(),
+            vm_names: nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n.name.clone(),
+                        format!("{}-{}", settings.cluster_name, n.name),
+                    )
+                })
+                .collect(),
+            run_args: vec!["--net-softnet-allow=0.0.0.0/0".to_string()],
+            ssh_user: "admin".to_string(),
+            ssh_password: "admin".to_string(),
+        }
+    }
+}
+
+impl LibvirtSettings {
+    fn new(settings: &Settings, host: &HostFacts) -> LibvirtSettings {
+        let driver = match settings.libvirt_driver {
+            LibvirtDriver::Kvm => "kvm",
+            LibvirtDriver::Qemu => "qemu",
+            LibvirtDriver::Auto if host.hardware_kvm => "kvm",
+            LibvirtDriver::Auto => "qemu",
+        };
+        let (cpu_mode, cpu_model) = match (&host.arch, driver) {
+            // TCG cannot emulate the host-model CPU; qemu64 is what it runs everywhere on x86.
+            (Arch::X86_64, "qemu") => (Some("custom"), Some("qemu64")),
+            // libvirt offers no host-model CPU on arm64 (libvirt docs, formatdomain "CPU model
+            // and topology"): the guest gets the host's CPU as it is.
+            (Arch::Aarch64, _) => (Some("host-passthrough"), None),
+            _ => (None, None),
+        };
+        LibvirtSettings {
+            r#box: settings.libvirt_box.clone(),
+            driver: driver.to_string(),
+            cpu_mode: cpu_mode.map(String::from),
+            cpu_model: cpu_model.map(String::from),
+            box_architecture: box_architecture(&settings.libvirt_box, host),
+            network_name: format!("k0s-{}", settings.cluster_name),
+            netmask: settings.node_network.netmask(),
+        }
+    }
+}
+
 /// `config.vm.box_architecture` for `box` under the Vagrant of `host`: the host's architecture for
 /// the default multi-arch box on Vagrant >= 2.4, else none (older Vagrant rejects the setting, and
 /// a box the user names may carry no architecture). A fact of the Vagrant that evaluates the
@@ -228,45 +290,9 @@ impl Plan {
         let nodes: Vec<Node> = controllers.chain(workers).collect();
         // libvirt: the control-plane virtual IP from the first deploy on (see ApiMode).
         let api_address = address(HA_OFFSET);
-        let driver = match settings.libvirt_driver {
-            LibvirtDriver::Kvm => "kvm",
-            LibvirtDriver::Qemu => "qemu",
-            LibvirtDriver::Auto if host.hardware_kvm => "kvm",
-            LibvirtDriver::Auto => "qemu",
-        };
-        let (cpu_mode, cpu_model) = match (&host.arch, driver) {
-            // TCG cannot emulate the host-model CPU; qemu64 is what it runs everywhere on x86.
-            (Arch::X86_64, "qemu") => (Some("custom"), Some("qemu64")),
-            // libvirt offers no host-model CPU on arm64 (libvirt docs, formatdomain "CPU model
-            // and topology"): the guest gets the host's CPU as it is.
-            (Arch::Aarch64, _) => (Some("host-passthrough"), None),
-            _ => (None, None),
-        };
         let providers = Providers {
-            tart: TartSettings {
-                image: settings.tart_image.clone(),
-                vm_names: nodes
-                    .iter()
-                    .map(|n| {
-                        (
-                            n.name.clone(),
-                            format!("{}-{}", settings.cluster_name, n.name),
-                        )
-                    })
-                    .collect(),
-                run_args: vec!["--net-softnet-allow=0.0.0.0/0".to_string()],
-                ssh_user: "admin".to_string(),
-                ssh_password: "admin".to_string(),
-            },
-            libvirt: LibvirtSettings {
-                r#box: settings.libvirt_box.clone(),
-                driver: driver.to_string(),
-                cpu_mode: cpu_mode.map(String::from),
-                cpu_model: cpu_model.map(String::from),
-                box_architecture: box_architecture(&settings.libvirt_box, host),
-                network_name: format!("k0s-{}", settings.cluster_name),
-                netmask: net.netmask(),
-            },
+            tart: TartSettings::new(settings, &nodes),
+            libvirt: LibvirtSettings::new(settings, host),
         };
         Plan {
             schema_version: SCHEMA_VERSION,
@@ -309,58 +335,6 @@ impl Plan {
 
     /// A table for people, with totals.
     pub fn to_table(&self) -> String {
-        let mut out = String::new();
-        let c = &self.cluster;
-        let _ = writeln!(
-            out,
-            "cluster {} on {} (network {}, API {}, k0s {})",
-            c.name,
-            c.provider_hint.as_str(),
-            c.network
-                .map_or("assigned by the provider".to_string(), |n| n.to_string()),
-            c.api_address.map_or(
-                "control-plane-1, discovered after up".to_string(),
-                |a| format!("{a}:6443")
-            ),
-            c.k0s_version.as_deref().unwrap_or("newest stable"),
-        );
-        let rows: Vec<[String; 7]> = self
-            .nodes
-            .iter()
-            .map(|n| {
-                [
-                    n.name.clone(),
-                    n.k0s_role.as_str().to_string(),
-                    if n.runs_workloads { "yes" } else { "no" }.to_string(),
-                    n.ip.map_or("dhcp".to_string(), |ip| ip.to_string()),
-                    n.cpus.to_string(),
-                    format!("{} MB", n.memory_mb),
-                    format!("{} GB", n.disk_gb),
-                ]
-            })
-            .collect();
-        let total = [
-            "total".to_string(),
-            format!("{} nodes", self.nodes.len()),
-            String::new(),
-            String::new(),
-            self.nodes
-                .iter()
-                .map(|n| u64::from(n.cpus))
-                .sum::<u64>()
-                .to_string(),
-            format!(
-                "{} MB",
-                self.nodes
-                    .iter()
-                    .map(|n| u64::from(n.memory_mb))
-                    .sum::<u64>()
-            ),
-            format!(
-                "{} GB",
-                self.nodes.iter().map(|n| u64::from(n.disk_gb)).sum::<u64>()
-            ),
-        ];
         let header = [
             "NODE",
             "ROLE",
@@ -370,13 +344,50 @@ impl Plan {
             "MEMORY",
             "DISK",
         ];
-        let all: Vec<[String; 7]> = rows.into_iter().chain([total]).collect();
-        let mut lines = crate::util::table::lines(header, &all, &[4, 5, 6]);
+        let rows: Vec<[String; 7]> = self
+            .nodes
+            .iter()
+            .map(Node::table_row)
+            .chain([self.total_row()])
+            .collect();
+        let mut lines = crate::util::table::lines(header, &rows, &[4, 5, 6]);
         let width = lines.iter().map(String::len).max().unwrap_or(0);
         lines.insert(lines.len() - 1, "-".repeat(width));
+        let mut out = self.heading();
         for line in lines {
             let _ = writeln!(out, "{line}");
         }
         out
+    }
+
+    /// The table's first line: the cluster as a whole.
+    fn heading(&self) -> String {
+        let c = &self.cluster;
+        format!(
+            "cluster {} on {} (network {}, API {}, k0s {})\n",
+            c.name,
+            c.provider_hint.as_str(),
+            c.network
+                .map_or("assigned by the provider".to_string(), |n| n.to_string()),
+            c.api_address.map_or(
+                "control-plane-1, discovered after up".to_string(),
+                |a| format!("{a}:6443")
+            ),
+            c.k0s_version.as_deref().unwrap_or("newest stable"),
+        )
+    }
+
+    fn total_row(&self) -> [String; 7] {
+        let sum =
+            |size: fn(&Node) -> u32| self.nodes.iter().map(|n| u64::from(size(n))).sum::<u64>();
+        [
+            "total".to_string(),
+            format!("{} nodes", self.nodes.len()),
+            String::new(),
+            String::new(),
+            sum(|n| n.cpus).to_string(),
+            format!("{} MB", sum(|n| n.memory_mb)),
+            format!("{} GB", sum(|n| n.disk_gb)),
+        ]
     }
 }
