@@ -81,13 +81,9 @@ pub struct RenderArgs {
 pub struct DeployArgs {
     /// Stop after this phase (e.g. `render` or `apply`).
     ///
-    /// Also read from K0S_VAGRANT_DEPLOY_UNTIL, so `vagrant up` can stop early too.
-    #[arg(
-        long,
-        value_enum,
-        value_name = "PHASE",
-        env = "K0S_VAGRANT_DEPLOY_UNTIL"
-    )]
+    /// Without the flag K0S_VAGRANT_DEPLOY_UNTIL says it, so `vagrant up` can stop early too (read
+    /// with the other settings, so a bad value is one line and exit 2).
+    #[arg(long, value_enum, value_name = "PHASE")]
     pub until: Option<crate::deploy::PhaseName>,
 
     /// Vagrant's facts about the machines (JSON, written by the Vagrantfile's post-up trigger);

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::settings::K0sctlSearch;
 use crate::validate::{parse_version, MIN_K0SCTL};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,12 +56,9 @@ pub fn find(k0sctl_env: Option<&str>, path_env: Option<&str>) -> Result<PathBuf,
 }
 
 impl K0sctl {
-    /// Finds k0sctl and checks that it is new enough.
-    pub fn locate() -> Result<K0sctl, K0sctlError> {
-        let path = find(
-            std::env::var("K0SCTL").ok().as_deref(),
-            std::env::var("PATH").ok().as_deref(),
-        )?;
+    /// Finds k0sctl where `search` says (K0SCTL, else PATH) and checks that it is new enough.
+    pub fn locate(search: &K0sctlSearch) -> Result<K0sctl, K0sctlError> {
+        let path = find(search.k0sctl.as_deref(), search.path.as_deref())?;
         let out = Command::new(&path)
             .arg("version")
             .output()

@@ -1,7 +1,6 @@
 //! `deploy`: the post-up hook. Decides whether to deploy now, then runs the deploy phases.
 
-use super::merge_setting;
-use crate::adapters::kubeconfig;
+use super::user_kubeconfig;
 use crate::adapters::ssh;
 use crate::adapters::vagrant::{Invocation, Project};
 use crate::cli::DeployArgs;
@@ -10,9 +9,12 @@ use crate::error::Error;
 use crate::inventory::{Inventory, VagrantFacts};
 use crate::lock;
 use crate::plan::Plan;
+use crate::settings::{DeployOptions, RawSettings};
 
-pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
-    if args.facts.is_some() && std::env::var(deploy::SKIP_DEPLOY_VAR).is_ok_and(|v| v == "1") {
+pub fn run(project: &Project, args: &DeployArgs, env: &RawSettings) -> Result<(), Error> {
+    // Every deploy setting is checked before anything happens: a bad one is exit 2 with one line.
+    let options = DeployOptions::from_raw(env)?;
+    if args.facts.is_some() && options.skip_deploy {
         eprintln!(
             "k0s-vagrant: not deploying: {}=1 (set by `k0s-vagrant drill`)",
             deploy::SKIP_DEPLOY_VAR
@@ -24,7 +26,6 @@ pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
         path: state_dir.clone(),
         source,
     })?;
-    let merge_kubeconfig = merge_setting()?;
     // One deploy per cluster at a time; the lock goes with the process.
     let lock_path = state_dir.join("deploy.lock");
     let lock_file = std::fs::File::create(&lock_path).map_err(|source| Error::State {
@@ -44,24 +45,21 @@ pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
     let Some(inventory) = inventory_for_deploy(&plan, args, &state_dir)? else {
         return Ok(());
     };
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let mut cx = deploy::Ctx {
         known_hosts: ssh::KnownHosts::new(state_dir.join("known_hosts")),
         state_dir,
         plan,
         inventory,
-        timeouts: deploy::Timeouts::from_env(),
+        timeouts: deploy::Timeouts::from_options(&options),
         sessions: Vec::new(),
         k0sctl: None,
+        k0sctl_search: options.k0sctl,
         nodes: None,
-        merge_kubeconfig,
-        user_kubeconfig: kubeconfig::user_kubeconfig_path(
-            std::env::var("KUBECONFIG").ok().as_deref(),
-            home.as_deref(),
-        ),
+        merge_kubeconfig: options.merge_kubeconfig,
+        user_kubeconfig: user_kubeconfig(env),
         changes: Vec::new(),
     };
-    deploy::run(&mut cx, args.until)
+    deploy::run(&mut cx, args.until.or(options.until))
 }
 
 /// The inventory to deploy to: from Vagrant's facts (written after every machine's `up`), or the

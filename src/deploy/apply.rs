@@ -47,7 +47,7 @@ impl Phase for Apply {
     }
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
-        let k0sctl = K0sctl::locate()?;
+        let k0sctl = K0sctl::locate(&cx.k0sctl_search)?;
         eprintln!("    {} {}", k0sctl.path.display(), k0sctl.version);
         let config = cx.config_path();
         let timeout = cx.timeouts.apply;

@@ -21,7 +21,7 @@ impl Phase for Kubeconfig {
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
         let k0sctl = match cx.k0sctl.clone() {
             Some(k) => k,
-            None => K0sctl::locate()?,
+            None => K0sctl::locate(&cx.k0sctl_search)?,
         };
         let name = cx.plan.context_name();
         let server = crate::cluster::api::server(&cx.plan, &cx.inventory);

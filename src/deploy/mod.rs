@@ -19,12 +19,13 @@ use crate::cluster::nodes::NodeList;
 use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::plan::Plan;
+use crate::settings::{DeployOptions, K0sctlSearch};
 use crate::util::files::write_atomic;
 use crate::util::text::human;
 
 /// Set on a `vagrant up` that must not deploy (the drill's restore of a halted node): the post-up
 /// hook then only says so.
-pub const SKIP_DEPLOY_VAR: &str = "K0S_VAGRANT_SKIP_DEPLOY";
+pub const SKIP_DEPLOY_VAR: &str = crate::settings::K0S_VAGRANT_SKIP_DEPLOY.name;
 
 /// The phases, in order; `--until` takes their names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -91,27 +92,19 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// Defaults, overridden by K0S_VAGRANT_SSH_WAIT, K0S_VAGRANT_APPLY_TIMEOUT,
-    /// K0S_VAGRANT_READY_TIMEOUT and K0S_VAGRANT_API_WAIT (seconds).
-    pub fn from_env() -> Timeouts {
-        let secs = |var: &str, default: u64| {
-            Duration::from_secs(
-                std::env::var(var)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(default),
-            )
-        };
+    /// The limits the user sets (K0S_VAGRANT_SSH_WAIT, K0S_VAGRANT_APPLY_TIMEOUT,
+    /// K0S_VAGRANT_READY_TIMEOUT, K0S_VAGRANT_API_WAIT, checked in `settings`), and the fixed ones.
+    pub fn from_options(options: &DeployOptions) -> Timeouts {
         Timeouts {
             ssh: Retry {
-                deadline: secs("K0S_VAGRANT_SSH_WAIT", 300),
+                deadline: options.ssh_wait,
                 ..Retry::default()
             },
             command: Duration::from_secs(120),
-            apply: secs("K0S_VAGRANT_APPLY_TIMEOUT", 1800),
-            ready: secs("K0S_VAGRANT_READY_TIMEOUT", 600),
+            apply: options.apply_timeout,
+            ready: options.ready_timeout,
             poll: Duration::from_secs(5),
-            api: secs("K0S_VAGRANT_API_WAIT", 60),
+            api: options.api_wait,
         }
     }
 }
@@ -126,6 +119,8 @@ pub struct Ctx {
     /// Open sessions, in plan order, after wait-ssh.
     pub sessions: Vec<Session>,
     pub k0sctl: Option<K0sctl>,
+    /// Where to look for k0sctl when `k0sctl` is not found yet (K0SCTL, else PATH).
+    pub k0sctl_search: K0sctlSearch,
     /// The last node list read from the cluster.
     pub nodes: Option<NodeList>,
     /// Whether to merge the kubeconfig into the user's (K0S_KUBECONFIG_MERGE).
