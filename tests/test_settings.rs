@@ -112,3 +112,20 @@ fn help_is_stable() {
         .unwrap();
     insta::assert_snapshot!(String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn help_lists_every_variable_of_the_table() {
+    let out = helper(&BTreeMap::new()).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in k0s_vagrant::settings::ALL_VARS {
+        let names = match var.alias {
+            Some(alias) => format!("  {}, {alias}\n", var.name),
+            None => format!("  {}\n", var.name),
+        };
+        let facts = format!("[default: {}] [allowed: {}]", var.default, var.allowed);
+        assert!(help.contains(&names), "{} missing:\n{help}", var.name);
+        assert!(help.contains(var.description), "{}", var.name);
+        assert!(help.contains(&facts), "{}: {facts}", var.name);
+    }
+}
