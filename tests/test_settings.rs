@@ -1,6 +1,6 @@
 //! The settings as a user meets them through the real binary: every invalid value exits 2 with one
 //! line naming the variable, the value and what is allowed (fixtures in tests/fixtures/settings/);
-//! warnings do not stop the run.
+//! warnings do not stop the run; a command reads only the variables it uses.
 
 mod common;
 
@@ -8,9 +8,23 @@ use std::collections::BTreeMap;
 
 use common::{env, helper, outcome, Scratch};
 
+/// A fixture: the environment, and where it is not `plan --format json` the command (after
+/// `--project-dir`) and, for a value that is accepted, the exit code of the step after the check.
 #[derive(serde::Deserialize)]
 struct Fixture {
     env: BTreeMap<String, String>,
+    #[serde(default = "plan_json")]
+    args: Vec<String>,
+    #[serde(default = "bad_input")]
+    exit: i32,
+}
+
+fn plan_json() -> Vec<String> {
+    ["plan", "--format", "json"].map(String::from).to_vec()
+}
+
+fn bad_input() -> i32 {
+    2
 }
 
 #[test]
@@ -22,12 +36,15 @@ fn invalid_settings_exit_2_with_one_line() {
         let mut vars = env(&[("VAGRANT_DEFAULT_PROVIDER", "libvirt")]);
         vars.extend(fixture.env);
         let out = helper(&vars)
-            .args(["plan", "--format", "json", "--project-dir"])
+            .arg("--project-dir")
             .arg(project.path())
+            .args(&fixture.args)
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
+        assert_eq!(out.status.code(), Some(fixture.exit), "{}", outcome(&out));
         assert!(out.stdout.is_empty());
+        // Refused (or skipped) before anything was written.
+        assert_eq!(std::fs::read_dir(project.path()).unwrap().count(), 0);
         assert_eq!(
             String::from_utf8_lossy(&out.stderr).lines().count(),
             1,
@@ -47,6 +64,37 @@ fn plan_with(pairs: &[(&str, &str)]) -> std::process::Output {
         .arg(project.path())
         .output()
         .unwrap()
+}
+
+/// Vagrant evaluates the plan on every command, `vagrant destroy` too: only `vagrant up` (whose
+/// post-up hook deploys) checks the deploy's settings.
+#[test]
+fn plan_ignores_the_deploy_settings_except_for_up() {
+    let bad = [
+        ("K0S_VAGRANT_READY_TIMEOUT", "10x"),
+        ("K0S_VAGRANT_DEPLOY_UNTIL", "bogus"),
+        ("K0S_VAGRANT_SKIP_DEPLOY", "yes"),
+        ("K0S_KUBECONFIG_MERGE", "maybe"),
+    ];
+    for vagrant_args in [&[][..], &["destroy", "-f"], &["status"]] {
+        let project = Scratch::new("plan-runtime");
+        let mut vars = env(&[("VAGRANT_DEFAULT_PROVIDER", "libvirt")]);
+        vars.extend(env(&bad));
+        let out = helper(&vars)
+            .args(["plan", "--format", "json", "--project-dir"])
+            .arg(project.path())
+            .arg("--")
+            .args(vagrant_args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+        // Over-commit warnings may come, depending on the host; nothing about these variables.
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("K0S_"),
+            "{}",
+            outcome(&out)
+        );
+    }
 }
 
 #[test]
