@@ -177,3 +177,51 @@ fn help_lists_every_variable_of_the_table() {
         assert!(help.contains(&facts), "{}: {facts}", var.name);
     }
 }
+
+/// README's Settings section lists every variable of the helper's table, with the table's default,
+/// allowed values and description (README may say more after it), and no variable the helper does
+/// not read. Markdown code marks are not part of the text.
+#[test]
+fn readme_settings_tables_match_the_variable_table() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split_once("\n## Settings\n")
+        .expect("README has a Settings section")
+        .1;
+    let section = section.split("\n## ").next().unwrap();
+    let rows: Vec<Vec<String>> = section
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .map(|line| {
+            let inner = line.strip_prefix("| ").unwrap().strip_suffix(" |").unwrap();
+            inner.split(" | ").map(|c| c.replace('`', "")).collect()
+        })
+        .collect();
+    let vars = k0s_vagrant::settings::ALL_VARS;
+    for row in &rows {
+        assert_eq!(row.len(), 4, "{row:?}");
+        assert!(
+            vars.iter().any(|v| v.name == row[0]),
+            "README lists {}, which the helper does not read (or settings::ALL_VARS misses it)",
+            row[0]
+        );
+    }
+    for var in vars {
+        let found: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == var.name).collect();
+        assert_eq!(found.len(), 1, "{} in README's Settings tables", var.name);
+        let row = found[0];
+        assert_eq!(row[1], var.default, "{} default", var.name);
+        assert_eq!(row[2], var.allowed, "{} allowed", var.name);
+        assert!(
+            row[3].starts_with(var.description),
+            "{} description: README '{}', table '{}'",
+            var.name,
+            row[3],
+            var.description
+        );
+        if let Some(alias) = var.alias {
+            assert!(section.contains(&format!("`{alias}`")), "{alias}");
+        }
+    }
+}
