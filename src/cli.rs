@@ -6,11 +6,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Multi-node k0s clusters in Vagrant VMs: the helper behind the project's Vagrantfile.
 ///
-/// Settings come from environment variables (CONTROL_PLANE_COUNT, WORKER_COUNT, MEMORY_CONTROL,
-/// MEMORY_WORKER, CPU_CONTROL, CPU_WORKER, DISK_SIZE, CLUSTER_NAME, NODE_NETWORK, K0S_VERSION);
-/// see README.md for defaults and limits.
+/// Settings come from environment variables, listed below with their defaults (README.md has
+/// them too).
 #[derive(Debug, Parser)]
-#[command(name = "k0s-vagrant", version, propagate_version = true)]
+#[command(
+    name = "k0s-vagrant",
+    version,
+    propagate_version = true,
+    after_help = "Settings come from environment variables: `k0s-vagrant --help` lists them all.",
+    after_long_help = variables_help()
+)]
 pub struct Cli {
     /// More log output on stderr (-v debug, -vv trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -42,9 +47,8 @@ pub enum Command {
     /// Deploy k0s onto the running machines: the post-up hook of `vagrant up`.
     ///
     /// Phases: wait-ssh, preflight, render, apply, wait-ready, taints, kubeconfig, api. Each is
-    /// titled and timed; a second run changes nothing. Limits: K0S_VAGRANT_SSH_WAIT (300),
-    /// K0S_VAGRANT_APPLY_TIMEOUT (1800), K0S_VAGRANT_READY_TIMEOUT (600), K0S_VAGRANT_API_WAIT
-    /// (60), in seconds.
+    /// titled and timed; a second run changes nothing. Its limits and switches are environment
+    /// variables too; `k0s-vagrant --help` lists them.
     Deploy(DeployArgs),
     /// One table of the running cluster: per node SSH, k0s service, role and version, Node Ready,
     /// taints and workloads; etcd members, the API from this host, the kubeconfig.
@@ -81,13 +85,9 @@ pub struct RenderArgs {
 pub struct DeployArgs {
     /// Stop after this phase (e.g. `render` or `apply`).
     ///
-    /// Also read from K0S_VAGRANT_DEPLOY_UNTIL, so `vagrant up` can stop early too.
-    #[arg(
-        long,
-        value_enum,
-        value_name = "PHASE",
-        env = "K0S_VAGRANT_DEPLOY_UNTIL"
-    )]
+    /// Without the flag K0S_VAGRANT_DEPLOY_UNTIL says it, so `vagrant up` can stop early too (read
+    /// with the other settings, so a bad value is one line and exit 2).
+    #[arg(long, value_enum, value_name = "PHASE")]
     pub until: Option<crate::deploy::PhaseName>,
 
     /// Vagrant's facts about the machines (JSON, written by the Vagrantfile's post-up trigger);
@@ -195,4 +195,32 @@ pub struct PlanArgs {
 pub enum PlanFormat {
     Table,
     Json,
+}
+
+/// The environment variables for `--help`, grouped by kind, from the settings table.
+fn variables_help() -> String {
+    use crate::settings::{VarKind, ALL_VARS};
+    let groups = [
+        (
+            VarKind::Cluster,
+            "Cluster settings (they go into the plan; an existing cluster follows its plan lock, except on `vagrant up`)",
+        ),
+        (
+            VarKind::Runtime,
+            "How the helper runs (a command checks only those it uses: a bad deploy limit stops `deploy` and `vagrant up`, never `vagrant destroy`)",
+        ),
+        (VarKind::Standard, "Standard variables it reads"),
+    ];
+    let mut out = String::from("Environment variables:\n");
+    for (kind, title) in groups {
+        out.push_str(&format!("\n{title}:\n"));
+        for var in ALL_VARS.iter().filter(|v| v.kind == kind) {
+            let alias = var.alias.map(|a| format!(", {a}")).unwrap_or_default();
+            out.push_str(&format!(
+                "  {}{alias}\n          {}\n          [default: {}] [allowed: {}]\n",
+                var.name, var.description, var.default, var.allowed
+            ));
+        }
+    }
+    out
 }

@@ -2,6 +2,7 @@
 //! version, and what a `vagrant up` needs from it. Checked when the plan is made for `up`, so a
 //! host that cannot run the cluster is refused before any VM exists.
 
+use crate::adapters::k0sctl::K0sctlSearch;
 use crate::adapters::k0sctl::{K0sctl, K0sctlError};
 use crate::plan::{Plan, Provider};
 use crate::settings::DEFAULT_LIBVIRT_BOX;
@@ -103,8 +104,12 @@ impl HostError {
 }
 
 /// Everything `vagrant up` of `plan` needs from this host, checked before any machine exists:
-/// a provider the host can run, and k0sctl (the deploy's apply needs it).
-pub fn check_for_up(plan: &Plan, host: &HostFacts) -> Result<K0sctl, HostError> {
+/// a provider the host can run, and k0sctl (the deploy's apply needs it), found by `k0sctl`.
+pub fn check_for_up(
+    plan: &Plan,
+    host: &HostFacts,
+    k0sctl: &K0sctlSearch,
+) -> Result<K0sctl, HostError> {
     if plan.cluster.provider_hint == Provider::Libvirt {
         match &host.arch {
             Arch::X86_64 => {}
@@ -121,7 +126,7 @@ pub fn check_for_up(plan: &Plan, host: &HostFacts) -> Result<K0sctl, HostError> 
             }
         }
     }
-    Ok(K0sctl::locate()?)
+    Ok(K0sctl::locate(k0sctl)?)
 }
 
 #[cfg(test)]
@@ -135,7 +140,7 @@ mod tests {
     }
 
     fn refusal(host: HostFacts) -> String {
-        match check_for_up(&libvirt_plan(&host), &host) {
+        match check_for_up(&libvirt_plan(&host), &host, &K0sctlSearch::default()) {
             Err(
                 e @ (HostError::NoKvmOnArm
                 | HostError::UnsupportedArch { .. }

@@ -27,14 +27,16 @@ pub use error::Error;
 
 use cli::{Cli, Command};
 
-/// Runs one command.
+/// Runs one command. The environment is read once, here; each command checks only the variables
+/// it uses.
 pub fn run(cli: Cli) -> Result<(), Error> {
-    let project = cmd::project(cli.project_dir);
+    let env = settings::RawSettings::from_env();
+    let project = cmd::project(cli.project_dir, &env);
     match cli.command {
-        Command::Plan(args) => cmd::plan::run(&project, &args),
-        Command::Render(args) => cmd::render::run(&project, &args),
-        Command::Deploy(args) => cmd::deploy::run(&project, &args),
-        Command::Kubeconfig(args) => cmd::kubeconfig::run(&project, &args),
+        Command::Plan(args) => cmd::plan::run(&project, &args, &env),
+        Command::Render(args) => cmd::render::run(&project, &args, &env),
+        Command::Deploy(args) => cmd::deploy::run(&project, &args, &env),
+        Command::Kubeconfig(args) => cmd::kubeconfig::run(&project, &args, &env),
         Command::Status(args) => cmd::status::run(&project, &args),
         Command::Health(args) => cmd::health::run(&project, &args),
         Command::Drill(args) => cmd::drill::run(&project, &args),

@@ -29,6 +29,7 @@ fn init_tracing(verbose: u8) {
         1 => "debug",
         _ => "trace",
     };
+    // RUST_LOG is read by the filter itself; the settings table lists it for --help and README.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("k0s_vagrant={level}")));
     tracing_subscriber::fmt()

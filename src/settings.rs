@@ -1,36 +1,269 @@
-//! Settings: the environment variables a user sets, read as strings (`RawSettings`) and then
-//! validated into typed values (`Settings`). Every rule of README's variable table lives here.
+//! Settings: every environment variable the helper reads, in one table ([`ALL_VARS`]), read as
+//! strings (`RawSettings`) and then validated: the cluster's shape into [`Settings`] (it goes into
+//! the plan), how the deploy runs into [`DeployOptions`]. Every rule of README's variable tables
+//! lives here; `--help` lists the table and a test holds README to it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
+use crate::adapters::k0sctl::K0sctlSearch;
+use crate::deploy::PhaseName;
 use crate::util::exit::Category;
 use crate::util::text::plural;
 use crate::util::version;
+use VarKind::{Cluster, Runtime, Standard};
 
-/// One user-facing variable: its name and the lowercase alias the first single-node setup used.
+/// What a variable is for: which command checks it, and which README table lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VarKind {
+    /// The cluster's shape: checked into [`Settings`] on every command, it goes into the plan.
+    Cluster,
+    /// How the helper runs (limits, switches, tools, state): read by the commands that use it and
+    /// checked only there, so a bad deploy timeout never stops `vagrant destroy`.
+    Runtime,
+    /// The user's standard variables, read as they are and never changed.
+    Standard,
+}
+
+/// One variable the helper reads: its names, and what `--help` and README say about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Var {
     pub name: &'static str,
+    /// The lowercase spelling the original single-node setup used.
     pub alias: Option<&'static str>,
+    pub kind: VarKind,
+    /// The default as people read it: a value, or what happens when it is unset.
+    pub default: &'static str,
+    /// What is allowed, in the words the errors use.
+    pub allowed: &'static str,
+    /// What it does, in a few words.
+    pub description: &'static str,
 }
 
-pub const CONTROL_PLANE_COUNT: Var = Var::with_alias("CONTROL_PLANE_COUNT", "control_plane_count");
-pub const WORKER_COUNT: Var = Var::with_alias("WORKER_COUNT", "worker_count");
-pub const MEMORY_CONTROL: Var = Var::with_alias("MEMORY_CONTROL", "memory_control");
-pub const MEMORY_WORKER: Var = Var::with_alias("MEMORY_WORKER", "memory_worker");
-pub const CPU_CONTROL: Var = Var::with_alias("CPU_CONTROL", "cpu_control");
-pub const CPU_WORKER: Var = Var::with_alias("CPU_WORKER", "cpu_worker");
-pub const DISK_SIZE: Var = Var::with_alias("DISK_SIZE", "disk_size");
-pub const CLUSTER_NAME: Var = Var::plain("CLUSTER_NAME");
-pub const NODE_NETWORK: Var = Var::plain("NODE_NETWORK");
-pub const K0S_VERSION: Var = Var::plain("K0S_VERSION");
-pub const TART_IMAGE: Var = Var::plain("TART_IMAGE");
-pub const LIBVIRT_BOX: Var = Var::plain("LIBVIRT_BOX");
-pub const LIBVIRT_DRIVER: Var = Var::plain("LIBVIRT_DRIVER");
+impl Var {
+    const fn new(
+        kind: VarKind,
+        name: &'static str,
+        default: &'static str,
+        allowed: &'static str,
+        description: &'static str,
+    ) -> Var {
+        Var {
+            name,
+            alias: None,
+            kind,
+            default,
+            allowed,
+            description,
+        }
+    }
+
+    const fn alias(self, alias: &'static str) -> Var {
+        Var {
+            alias: Some(alias),
+            ..self
+        }
+    }
+}
+
+pub const CONTROL_PLANE_COUNT: Var = Var::new(
+    Cluster,
+    "CONTROL_PLANE_COUNT",
+    "1",
+    "1..=3",
+    "controllers, control-plane-1..3",
+)
+.alias("control_plane_count");
+pub const WORKER_COUNT: Var = Var::new(
+    Cluster,
+    "WORKER_COUNT",
+    "1",
+    "1..=5",
+    "workers, worker-1..5",
+)
+.alias("worker_count");
+pub const MEMORY_CONTROL: Var = Var::new(
+    Cluster,
+    "MEMORY_CONTROL",
+    "2048",
+    ">= 1024",
+    "memory of each controller, in MB",
+)
+.alias("memory_control");
+pub const MEMORY_WORKER: Var = Var::new(
+    Cluster,
+    "MEMORY_WORKER",
+    "4096",
+    ">= 1024",
+    "memory of each worker, in MB",
+)
+.alias("memory_worker");
+pub const CPU_CONTROL: Var = Var::new(
+    Cluster,
+    "CPU_CONTROL",
+    "2",
+    ">= 1",
+    "vCPUs of each controller",
+)
+.alias("cpu_control");
+pub const CPU_WORKER: Var =
+    Var::new(Cluster, "CPU_WORKER", "2", ">= 1", "vCPUs of each worker").alias("cpu_worker");
+pub const DISK_SIZE: Var = Var::new(
+    Cluster,
+    "DISK_SIZE",
+    "32",
+    ">= 20",
+    "disk of every node, in GB",
+)
+.alias("disk_size");
+pub const CLUSTER_NAME: Var = Var::new(
+    Cluster,
+    "CLUSTER_NAME",
+    DEFAULT_CLUSTER_NAME,
+    "DNS label (a-z, 0-9, -, at most 63)",
+    "prefixes Tart VM names (k0s-worker-1), names the libvirt network k0s-<name>",
+);
+pub const NODE_NETWORK: Var = Var::new(
+    Cluster,
+    "NODE_NETWORK",
+    DEFAULT_NODE_NETWORK,
+    "IPv4 network with room for the nodes and the control-plane address .100 (a /25 or larger), not inside 192.168.121.0/24",
+    "libvirt private network; Tart assigns addresses itself",
+);
+pub const K0S_VERSION: Var = Var::new(
+    Cluster,
+    "K0S_VERSION",
+    "empty: newest stable",
+    "full form v1.33.4+k0s.0, at least v1.32.1+k0s.0",
+    "k0s version to install",
+);
+pub const TART_IMAGE: Var = Var::new(
+    Cluster,
+    "TART_IMAGE",
+    DEFAULT_TART_IMAGE,
+    "a Tart image",
+    "image of every Tart VM",
+);
+pub const LIBVIRT_BOX: Var = Var::new(
+    Cluster,
+    "LIBVIRT_BOX",
+    DEFAULT_LIBVIRT_BOX,
+    "a libvirt box",
+    "box of every libvirt VM",
+);
+pub const LIBVIRT_DRIVER: Var = Var::new(
+    Cluster,
+    "LIBVIRT_DRIVER",
+    "kvm with hardware virtualization (kvm_intel/kvm_amd on x86_64, kvm on aarch64), else qemu",
+    "kvm, qemu",
+    "libvirt domain type",
+);
+
+/// What the duration variables allow: plain seconds or a unit form (see [`parse_seconds`]).
+const DURATION_ALLOWED: &str = "1s..=24h, as seconds or with units: 90, 90s, 10m, 1m30s";
+
+pub const K0S_VAGRANT_SSH_WAIT: Var = Var::new(
+    Runtime,
+    "K0S_VAGRANT_SSH_WAIT",
+    "300",
+    DURATION_ALLOWED,
+    "how long wait-ssh keeps trying to reach every node",
+);
+pub const K0S_VAGRANT_APPLY_TIMEOUT: Var = Var::new(
+    Runtime,
+    "K0S_VAGRANT_APPLY_TIMEOUT",
+    "1800",
+    DURATION_ALLOWED,
+    "how long k0sctl apply may run before it is stopped",
+);
+pub const K0S_VAGRANT_READY_TIMEOUT: Var = Var::new(
+    Runtime,
+    "K0S_VAGRANT_READY_TIMEOUT",
+    "600",
+    DURATION_ALLOWED,
+    "how long wait-ready waits for every node to be Ready",
+);
+pub const K0S_VAGRANT_API_WAIT: Var = Var::new(
+    Runtime,
+    "K0S_VAGRANT_API_WAIT",
+    "60",
+    DURATION_ALLOWED,
+    "how long the api phase keeps asking the API from this host",
+);
+pub const K0S_VAGRANT_DEPLOY_UNTIL: Var = Var::new(
+    Runtime,
+    "K0S_VAGRANT_DEPLOY_UNTIL",
+    "all phases",
+    "wait-ssh, preflight, render, apply, wait-ready, taints, kubeconfig, api",
+    "the deploy stops after this phase (deploy --until wins)",
+);
+pub const K0S_VAGRANT_SKIP_DEPLOY: Var = Var::new(
+    Runtime,
+    "K0S_VAGRANT_SKIP_DEPLOY",
+    "0",
+    "1, 0",
+    "1: the post-up hook does not deploy (k0s-vagrant drill sets it for its restore)",
+);
+pub const K0S_KUBECONFIG_MERGE: Var = Var::new(
+    Runtime,
+    "K0S_KUBECONFIG_MERGE",
+    "true",
+    "true, false",
+    "merge the context k0s-<CLUSTER_NAME> into your kubeconfig (1/0 and yes/no work too)",
+);
+pub const K0SCTL: Var = Var::new(
+    Runtime,
+    "K0SCTL",
+    "k0sctl on PATH",
+    "path to k0sctl v0.19.3 or newer",
+    "the k0sctl that vagrant up checks and the deploy runs",
+);
+pub const VAGRANT_DOTFILE_PATH: Var = Var::new(
+    Runtime,
+    "VAGRANT_DOTFILE_PATH",
+    ".vagrant",
+    "a directory, relative to the project or absolute",
+    "Vagrant's data directory; the helper keeps its state in its k0s/",
+);
+pub const VAGRANT_DEFAULT_PROVIDER: Var = Var::new(
+    Runtime,
+    "VAGRANT_DEFAULT_PROVIDER",
+    "tart on macOS, libvirt elsewhere",
+    "tart, libvirt",
+    "the provider when the Vagrant command has no --provider",
+);
+pub const KUBECONFIG: Var = Var::new(
+    Standard,
+    "KUBECONFIG",
+    "~/.kube/config",
+    "paths separated by :",
+    "the deploy merges into its first path",
+);
+pub const HOME: Var = Var::new(
+    Standard,
+    "HOME",
+    "from your login",
+    "a directory",
+    "gives ~/.kube/config when KUBECONFIG is unset",
+);
+pub const PATH: Var = Var::new(
+    Standard,
+    "PATH",
+    "from your shell",
+    "directories separated by :",
+    "where k0sctl (unless K0SCTL is set), kubectl and vagrant are found",
+);
+pub const RUST_LOG: Var = Var::new(
+    Standard,
+    "RUST_LOG",
+    "warnings only (-v debug, -vv trace)",
+    "a tracing filter, e.g. k0s_vagrant=debug",
+    "log output on stderr; overrides -v",
+);
 
 /// Every variable the helper reads, in README order.
 pub const ALL_VARS: &[Var] = &[
@@ -47,19 +280,21 @@ pub const ALL_VARS: &[Var] = &[
     TART_IMAGE,
     LIBVIRT_BOX,
     LIBVIRT_DRIVER,
+    K0S_VAGRANT_SSH_WAIT,
+    K0S_VAGRANT_APPLY_TIMEOUT,
+    K0S_VAGRANT_READY_TIMEOUT,
+    K0S_VAGRANT_API_WAIT,
+    K0S_VAGRANT_DEPLOY_UNTIL,
+    K0S_VAGRANT_SKIP_DEPLOY,
+    K0S_KUBECONFIG_MERGE,
+    K0SCTL,
+    VAGRANT_DOTFILE_PATH,
+    VAGRANT_DEFAULT_PROVIDER,
+    KUBECONFIG,
+    HOME,
+    PATH,
+    RUST_LOG,
 ];
-
-impl Var {
-    const fn with_alias(name: &'static str, alias: &'static str) -> Var {
-        Var {
-            name,
-            alias: Some(alias),
-        }
-    }
-    const fn plain(name: &'static str) -> Var {
-        Var { name, alias: None }
-    }
-}
 
 pub const DEFAULT_CLUSTER_NAME: &str = "k0s";
 pub const DEFAULT_NODE_NETWORK: &str = "192.168.56.0/24";
@@ -182,6 +417,19 @@ pub enum SettingsError {
         var: &'static str,
         default: &'static str,
     },
+    #[error("{var}={value} is not a duration (allowed {allowed}); set e.g. {var}={default}")]
+    NotADuration {
+        var: &'static str,
+        value: String,
+        allowed: &'static str,
+        default: u64,
+    },
+    #[error("{var}={value} is out of range (allowed {MIN_DURATION}..={MAX_DURATION}); set {var}={nearest}")]
+    DurationOutOfRange {
+        var: &'static str,
+        value: String,
+        nearest: &'static str,
+    },
 }
 
 impl SettingsError {
@@ -218,9 +466,12 @@ impl fmt::Display for Warning {
 }
 
 impl RawSettings {
-    /// Reads the variables from the process environment.
+    /// Reads the variables from the process environment: the one place the helper does. A value
+    /// that is not UTF-8 is kept lossily, so a check names it instead of taking it for unset.
     pub fn from_env() -> RawSettings {
-        RawSettings::from_lookup(|name| std::env::var(name).ok())
+        RawSettings::from_lookup(|name| {
+            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+        })
     }
 
     /// Reads the variables through `lookup` (tests pass a map).
@@ -234,6 +485,12 @@ impl RawSettings {
             }
         }
         RawSettings { values }
+    }
+
+    /// The value of a variable that has one spelling and that its user checks itself (a path, the
+    /// provider), as given.
+    pub fn value(&self, var: Var) -> Option<&str> {
+        self.values.get(var.name).map(String::as_str)
     }
 
     /// The value of `var` under either spelling; both set and different is an error.
@@ -445,17 +702,174 @@ fn k0s_version(raw: &RawSettings) -> Result<Option<String>, SettingsError> {
 }
 
 fn libvirt_driver(raw: &RawSettings) -> Result<LibvirtDriver, SettingsError> {
-    match raw.get(LIBVIRT_DRIVER)? {
-        None => Ok(LibvirtDriver::Auto),
-        Some((_, v)) => match v.trim() {
-            "kvm" => Ok(LibvirtDriver::Kvm),
-            "qemu" => Ok(LibvirtDriver::Qemu),
-            _ => Err(SettingsError::BadChoice {
-                var: LIBVIRT_DRIVER.name,
-                value: v.to_string(),
-                allowed: "kvm, qemu",
-            }),
-        },
+    let words = [("kvm", LibvirtDriver::Kvm), ("qemu", LibvirtDriver::Qemu)];
+    choice(raw, LIBVIRT_DRIVER, &words, LibvirtDriver::Auto, false)
+}
+
+/// One of `words` (the value trimmed, the error naming `var.allowed`); unset gives `unset`, and so
+/// does empty where `empty_is_unset`.
+fn choice<T: Copy>(
+    raw: &RawSettings,
+    var: Var,
+    words: &[(&str, T)],
+    unset: T,
+    empty_is_unset: bool,
+) -> Result<T, SettingsError> {
+    let Some((name, value)) = raw.get(var)? else {
+        return Ok(unset);
+    };
+    let value = value.trim();
+    if value.is_empty() && empty_is_unset {
+        return Ok(unset);
+    }
+    words
+        .iter()
+        .find(|(word, _)| *word == value)
+        .map(|&(_, chosen)| chosen)
+        .ok_or_else(|| SettingsError::BadChoice {
+            var: name,
+            value: value.to_string(),
+            allowed: var.allowed,
+        })
+}
+
+/// The shortest and the longest limit a duration variable takes. Zero would stop `k0sctl apply`
+/// at once and leave each wait a single try, which fails while nodes still boot (`--until` is the
+/// way to stop early); more than a day is a typo, and `Instant + Duration` panics on overflow.
+const MIN_DURATION: &str = "1s";
+const MAX_DURATION: &str = "24h";
+const MIN_DURATION_SECS: u64 = 1;
+const MAX_DURATION_SECS: u64 = 24 * 3600;
+
+/// Seconds in `text`: plain seconds (`90`), or whole numbers with the units h, m and s in that
+/// order, each at most once (`90s`, `10m`, `1m30s`, `1h`): the whole-number part of the form Go's
+/// `time.ParseDuration` reads (golang/go `src/time/format.go`). Too large saturates (the range
+/// check refuses it); `None` when it is no such form.
+fn parse_seconds(text: &str) -> Option<u64> {
+    if text.is_empty() {
+        return None;
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(text.parse().unwrap_or(u64::MAX));
+    }
+    // Each unit may follow only the ones before it, so the search goes on from the last found.
+    let mut units = [('h', 3600), ('m', 60), ('s', 1)].into_iter();
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let unit = rest[digits..].chars().next()?;
+        let (_, scale) = units.find(|&(u, _)| u == unit)?;
+        let n: u64 = rest[..digits].parse().unwrap_or(u64::MAX);
+        total = total.saturating_add(n.saturating_mul(scale));
+        rest = &rest[digits + unit.len_utf8()..];
+    }
+    Some(total)
+}
+
+fn duration(raw: &RawSettings, var: Var, default_secs: u64) -> Result<Duration, SettingsError> {
+    let Some((name, value)) = raw.get(var)? else {
+        return Ok(Duration::from_secs(default_secs));
+    };
+    let text = value.trim();
+    if text.is_empty() {
+        return Err(SettingsError::Empty {
+            var: name,
+            allowed: var.allowed.to_string(),
+            default: default_secs.to_string(),
+        });
+    }
+    let secs = parse_seconds(text).ok_or_else(|| SettingsError::NotADuration {
+        var: name,
+        value: value.to_string(),
+        allowed: var.allowed,
+        default: default_secs,
+    })?;
+    if !(MIN_DURATION_SECS..=MAX_DURATION_SECS).contains(&secs) {
+        return Err(SettingsError::DurationOutOfRange {
+            var: name,
+            value: value.to_string(),
+            nearest: if secs < MIN_DURATION_SECS {
+                MIN_DURATION
+            } else {
+                MAX_DURATION
+            },
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// K0S_KUBECONFIG_MERGE: whether the deploy (and `kubeconfig --server`) merge into the user's
+/// kubeconfig. Empty means the default, as it always has.
+pub fn kubeconfig_merge(raw: &RawSettings) -> Result<bool, SettingsError> {
+    let words = [
+        ("true", true),
+        ("1", true),
+        ("yes", true),
+        ("false", false),
+        ("0", false),
+        ("no", false),
+    ];
+    choice(raw, K0S_KUBECONFIG_MERGE, &words, true, true)
+}
+
+/// K0S_VAGRANT_DEPLOY_UNTIL: a phase name, as `deploy --until` takes them.
+fn deploy_until(raw: &RawSettings) -> Result<Option<PhaseName>, SettingsError> {
+    let words: Vec<(&str, Option<PhaseName>)> = <PhaseName as clap::ValueEnum>::value_variants()
+        .iter()
+        .map(|&phase| (phase.as_str(), Some(phase)))
+        .collect();
+    choice(raw, K0S_VAGRANT_DEPLOY_UNTIL, &words, None, false)
+}
+
+/// Where k0sctl is looked for: K0SCTL, else PATH, as given (`adapters::k0sctl::find` checks
+/// them: a missing k0sctl is exit 3, not a settings error).
+pub fn k0sctl_search(raw: &RawSettings) -> K0sctlSearch {
+    K0sctlSearch {
+        k0sctl: raw.value(K0SCTL).map(str::to_string),
+        path: raw.value(PATH).map(str::to_string),
+    }
+}
+
+/// How `deploy` runs: its limits, where it stops, whether it runs at all, the kubeconfig merge and
+/// where k0sctl is. Built only by [`DeployOptions::from_raw`], which `deploy` calls before it
+/// touches anything, and `plan` on `vagrant up` before any machine exists. No other command reads
+/// these (`kubeconfig --server` only the merge), so a bad value never stops them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployOptions {
+    pub ssh_wait: Duration,
+    pub apply_timeout: Duration,
+    pub ready_timeout: Duration,
+    pub api_wait: Duration,
+    /// From the environment; `deploy --until` wins over it.
+    pub until: Option<PhaseName>,
+    pub skip_deploy: bool,
+    pub merge_kubeconfig: bool,
+    pub k0sctl: K0sctlSearch,
+}
+
+impl DeployOptions {
+    /// Validates the deploy's variables; the first bad one is the error.
+    pub fn from_raw(raw: &RawSettings) -> Result<DeployOptions, SettingsError> {
+        Ok(DeployOptions {
+            ssh_wait: duration(raw, K0S_VAGRANT_SSH_WAIT, 300)?,
+            apply_timeout: duration(raw, K0S_VAGRANT_APPLY_TIMEOUT, 1800)?,
+            ready_timeout: duration(raw, K0S_VAGRANT_READY_TIMEOUT, 600)?,
+            api_wait: duration(raw, K0S_VAGRANT_API_WAIT, 60)?,
+            until: deploy_until(raw)?,
+            skip_deploy: choice(
+                raw,
+                K0S_VAGRANT_SKIP_DEPLOY,
+                &[("1", true), ("0", false)],
+                false,
+                true,
+            )?,
+            merge_kubeconfig: kubeconfig_merge(raw)?,
+            k0sctl: k0sctl_search(raw),
+        })
     }
 }
 
@@ -548,4 +962,168 @@ fn host_memory_mb() -> Option<u64> {
         .ok()?;
     let bytes: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
     Some(bytes / 1024 / 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> RawSettings {
+        RawSettings::from_lookup(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn durations_take_seconds_and_unit_forms() {
+        for (text, secs) in [
+            ("90", 90),
+            ("0", 0),
+            ("90s", 90),
+            ("10m", 600),
+            ("1h", 3600),
+            ("1m30s", 90),
+            ("1h30m", 5400),
+            ("1h0m5s", 3605),
+            ("0090", 90),
+        ] {
+            assert_eq!(parse_seconds(text), Some(secs), "{text}");
+        }
+        for text in [
+            "", "10x", "-5", "+5", "1.5m", "m", "10 m", "10M", "1m30", "30s1m", "1m1m", "1ms",
+            "s10", "1d", "٣",
+        ] {
+            assert_eq!(parse_seconds(text), None, "{text}");
+        }
+        assert_eq!(parse_seconds("99999999999999999999999h"), Some(u64::MAX));
+        assert_eq!(parse_seconds(MIN_DURATION), Some(MIN_DURATION_SECS));
+        assert_eq!(parse_seconds(MAX_DURATION), Some(MAX_DURATION_SECS));
+        assert!(DURATION_ALLOWED.starts_with(&format!("{MIN_DURATION}..={MAX_DURATION},")));
+    }
+
+    #[test]
+    fn durations_outside_one_second_to_a_day_are_refused() {
+        let ready = |value| {
+            DeployOptions::from_raw(&raw(&[("K0S_VAGRANT_READY_TIMEOUT", value)]))
+                .map(|o| o.ready_timeout)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(ready("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(ready(" 24h "), Ok(Duration::from_secs(86400)));
+        assert_eq!(
+            ready("0s"),
+            Err("K0S_VAGRANT_READY_TIMEOUT=0s is out of range (allowed 1s..=24h); set K0S_VAGRANT_READY_TIMEOUT=1s".into())
+        );
+        assert_eq!(
+            ready("86401"),
+            Err("K0S_VAGRANT_READY_TIMEOUT=86401 is out of range (allowed 1s..=24h); set K0S_VAGRANT_READY_TIMEOUT=24h".into())
+        );
+        assert!(ready("18446744073709551616").is_err());
+    }
+
+    #[test]
+    fn deploy_options_default_when_unset() {
+        let options = DeployOptions::from_raw(&RawSettings::default()).unwrap();
+        assert_eq!(options.ssh_wait, Duration::from_secs(300));
+        assert_eq!(options.apply_timeout, Duration::from_secs(1800));
+        assert_eq!(options.ready_timeout, Duration::from_secs(600));
+        assert_eq!(options.api_wait, Duration::from_secs(60));
+        assert_eq!(options.until, None);
+        assert!(!options.skip_deploy);
+        assert!(options.merge_kubeconfig);
+        assert_eq!(options.k0sctl, K0sctlSearch::default());
+    }
+
+    #[test]
+    fn switches_take_their_words() {
+        let merge = |v| kubeconfig_merge(&raw(&[("K0S_KUBECONFIG_MERGE", v)]));
+        for (v, want) in [("", true), ("yes", true), (" 0 ", false), ("no", false)] {
+            assert_eq!(merge(v), Ok(want), "{v}");
+        }
+        let options = |pairs| DeployOptions::from_raw(&raw(pairs));
+        assert!(
+            options(&[("K0S_VAGRANT_SKIP_DEPLOY", "1")])
+                .unwrap()
+                .skip_deploy
+        );
+        assert!(
+            !options(&[("K0S_VAGRANT_SKIP_DEPLOY", "")])
+                .unwrap()
+                .skip_deploy
+        );
+        assert_eq!(
+            options(&[("K0S_VAGRANT_DEPLOY_UNTIL", "wait-ready")])
+                .unwrap()
+                .until,
+            Some(PhaseName::WaitReady)
+        );
+    }
+
+    /// Parsing all the checked variables of `raw`, as one comparable value.
+    fn checked(raw: &RawSettings) -> Result<(Settings, DeployOptions), SettingsError> {
+        Ok((Settings::from_raw(raw)?, DeployOptions::from_raw(raw)?))
+    }
+
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        // These defaults say what happens when unset, or are not checked here (paths, provider).
+        let described = [
+            K0S_VERSION,
+            LIBVIRT_DRIVER,
+            K0S_VAGRANT_DEPLOY_UNTIL,
+            K0SCTL,
+            VAGRANT_DOTFILE_PATH,
+            VAGRANT_DEFAULT_PROVIDER,
+        ];
+        let unset = checked(&RawSettings::default()).unwrap();
+        for var in ALL_VARS {
+            if var.kind == VarKind::Standard || described.contains(var) {
+                continue;
+            }
+            let set = checked(&raw(&[(var.name, var.default)]));
+            assert_eq!(set.as_ref(), Ok(&unset), "{}={}", var.name, var.default);
+        }
+    }
+
+    #[test]
+    fn documented_allowed_is_what_the_errors_say() {
+        let mut told = 0;
+        // K0S_VERSION's error gives an example where the table gives the rule (checked below).
+        let checked_vars = ALL_VARS
+            .iter()
+            .filter(|v| v.kind != VarKind::Standard && **v != K0S_VERSION);
+        for var in checked_vars {
+            let Err(e) = checked(&raw(&[(var.name, "x?")])) else {
+                continue;
+            };
+            let e = e.to_string();
+            if e.contains("(allowed ") {
+                assert!(e.contains(&format!("(allowed {})", var.allowed)), "{e}");
+                told += 1;
+            }
+        }
+        // The counts, sizes and CPUs, the libvirt driver, the four limits and the three switches.
+        assert_eq!(told, 15);
+        assert!(K0S_VERSION.allowed.contains(MIN_K0S));
+        let phases: Vec<&str> = <PhaseName as clap::ValueEnum>::value_variants()
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        assert_eq!(K0S_VAGRANT_DEPLOY_UNTIL.allowed, phases.join(", "));
+    }
+
+    #[test]
+    fn the_table_names_each_variable_once() {
+        let mut names: Vec<&str> = ALL_VARS
+            .iter()
+            .flat_map(|v| std::iter::once(v.name).chain(v.alias))
+            .collect();
+        let all = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all);
+    }
 }

@@ -49,6 +49,13 @@ impl K0sctlError {
     }
 }
 
+/// Where k0sctl is looked for: the K0SCTL value, else the PATH value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct K0sctlSearch {
+    pub k0sctl: Option<String>,
+    pub path: Option<String>,
+}
+
 /// A k0sctl binary and its version.
 #[derive(Debug, Clone)]
 pub struct K0sctl {
@@ -73,12 +80,9 @@ pub fn find(k0sctl_env: Option<&str>, path_env: Option<&str>) -> Result<PathBuf,
 }
 
 impl K0sctl {
-    /// Finds k0sctl and checks that it is new enough.
-    pub fn locate() -> Result<K0sctl, K0sctlError> {
-        let path = find(
-            std::env::var("K0SCTL").ok().as_deref(),
-            std::env::var("PATH").ok().as_deref(),
-        )?;
+    /// Finds k0sctl where `search` says (K0SCTL, else PATH) and checks that it is new enough.
+    pub fn locate(search: &K0sctlSearch) -> Result<K0sctl, K0sctlError> {
+        let path = find(search.k0sctl.as_deref(), search.path.as_deref())?;
         let out = Command::new(&path)
             .arg("version")
             .output()

@@ -130,7 +130,7 @@ impl Drill<'_> {
             .args(args)
             .arg(node)
             // The post-up hook would otherwise run a whole deploy inside the restore window.
-            .env(crate::deploy::SKIP_DEPLOY_VAR, "1")
+            .env(crate::settings::K0S_VAGRANT_SKIP_DEPLOY.name, "1")
             .current_dir(self.project_root)
             .output()
             .map_err(|e| DrillError::Action {

@@ -1,7 +1,6 @@
 //! `deploy`: the post-up hook. Decides whether to deploy now, then runs the deploy phases.
 
-use super::merge_setting;
-use crate::adapters::kubeconfig;
+use super::user_kubeconfig;
 use crate::adapters::vagrant::{Invocation, Project};
 use crate::cli::DeployArgs;
 use crate::deploy;
@@ -9,19 +8,21 @@ use crate::error::Error;
 use crate::inventory::{Inventory, VagrantFacts};
 use crate::lock;
 use crate::plan::Plan;
+use crate::settings::{DeployOptions, RawSettings};
 use crate::util::files::{self, FileError, FileOp};
 
-pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
-    if args.facts.is_some() && std::env::var(deploy::SKIP_DEPLOY_VAR).is_ok_and(|v| v == "1") {
+pub fn run(project: &Project, args: &DeployArgs, env: &RawSettings) -> Result<(), Error> {
+    // Every deploy setting is checked before anything happens: a bad one is exit 2 with one line.
+    let options = DeployOptions::from_raw(env)?;
+    if args.facts.is_some() && options.skip_deploy {
         eprintln!(
             "k0s-vagrant: not deploying: {}=1 (set by `k0s-vagrant drill`)",
-            deploy::SKIP_DEPLOY_VAR
+            crate::settings::K0S_VAGRANT_SKIP_DEPLOY.name
         );
         return Ok(());
     }
     let state_dir = project.state_dir();
     files::create_dir(&state_dir)?;
-    let merge_kubeconfig = merge_setting()?;
     // One deploy per cluster at a time; the lock goes with the process.
     let lock_path = state_dir.join("deploy.lock");
     let lock_file =
@@ -37,17 +38,21 @@ pub fn run(project: &Project, args: &DeployArgs) -> Result<(), Error> {
     let Some(inventory) = inventory_for_deploy(&plan, args, &state_dir)? else {
         return Ok(());
     };
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     let options = deploy::Options {
-        timeouts: deploy::Timeouts::from_env(),
-        merge_kubeconfig,
-        user_kubeconfig: kubeconfig::user_kubeconfig_path(
-            std::env::var("KUBECONFIG").ok().as_deref(),
-            home.as_deref(),
+        timeouts: deploy::Timeouts::from_limits(
+            options.ssh_wait,
+            options.apply_timeout,
+            options.ready_timeout,
+            options.api_wait,
         ),
+        merge_kubeconfig: options.merge_kubeconfig,
+        user_kubeconfig: user_kubeconfig(env),
+        k0sctl: options.k0sctl,
+        until: args.until.or(options.until),
     };
+    let until = options.until;
     let mut cx = deploy::Ctx::new(state_dir, plan, inventory, options);
-    deploy::run(&mut cx, args.until)
+    deploy::run(&mut cx, until)
 }
 
 /// The inventory to deploy to: from Vagrant's facts (written after every machine's `up`), or the

@@ -1,17 +1,18 @@
 //! `kubeconfig`: print the cluster's kubeconfig or its path, or point it at another controller.
 
-use super::{merge_setting, print_stdout, Running};
+use super::{print_stdout, user_kubeconfig, Running};
 use crate::adapters::kubeconfig;
 use crate::adapters::vagrant::Project;
 use crate::cli::KubeconfigArgs;
 use crate::error::Error;
 use crate::plan;
+use crate::settings::{self, RawSettings};
 use crate::util::files;
 
-pub fn run(project: &Project, args: &KubeconfigArgs) -> Result<(), Error> {
+pub fn run(project: &Project, args: &KubeconfigArgs, env: &RawSettings) -> Result<(), Error> {
     let path = project.state_dir().join("kubeconfig");
     if let Some(node) = &args.server {
-        return kubeconfig_server(project, &path, node);
+        return kubeconfig_server(project, &path, node, env);
     }
     if !path.exists() {
         return Err(Error::NoKubeconfig { path });
@@ -27,7 +28,14 @@ pub fn run(project: &Project, args: &KubeconfigArgs) -> Result<(), Error> {
 /// into the user's, at one controller. Without a shared API address (Tart) this is how the user
 /// moves off a lost control-plane-1; the new address is in the API certificate (k0sctl adds every
 /// controller's addresses to the SANs: k0sproject/k0sctl `phase/configure_k0s.go`).
-fn kubeconfig_server(project: &Project, path: &std::path::Path, node: &str) -> Result<(), Error> {
+fn kubeconfig_server(
+    project: &Project,
+    path: &std::path::Path,
+    node: &str,
+    env: &RawSettings,
+) -> Result<(), Error> {
+    // Checked first, like every setting: a bad value changes nothing.
+    let merge = settings::kubeconfig_merge(env)?;
     let running = Running::load(project)?;
     let controllers: Vec<&str> = running
         .plan
@@ -76,12 +84,7 @@ fn kubeconfig_server(project: &Project, path: &std::path::Path, node: &str) -> R
             old.as_deref().unwrap_or("(none)")
         ));
     }
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let target = kubeconfig::user_kubeconfig_path(
-        std::env::var("KUBECONFIG").ok().as_deref(),
-        home.as_deref(),
-    );
-    match (merge_setting()?, target) {
+    match (merge, user_kubeconfig(env)) {
         (false, _) => {
             out.push_str("not merged into your kubeconfig (K0S_KUBECONFIG_MERGE=false)\n")
         }

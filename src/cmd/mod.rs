@@ -23,38 +23,47 @@ use crate::plan::{self as plan_mod, Plan};
 use crate::settings::{self, RawSettings, Settings};
 
 /// The project the helper works on: `--project-dir`, else the nearest Vagrantfile upwards.
-pub fn project(dir: Option<std::path::PathBuf>) -> Project {
-    let dotfile = std::env::var("VAGRANT_DOTFILE_PATH").ok();
+pub fn project(dir: Option<std::path::PathBuf>, env: &RawSettings) -> Project {
+    let dotfile = env.value(settings::VAGRANT_DOTFILE_PATH);
     match dir {
-        Some(dir) => Project::new(dir, dotfile.as_deref()),
+        Some(dir) => Project::new(dir, dotfile),
         None => {
             let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
-            Project::discover(&cwd, dotfile.as_deref())
+            Project::discover(&cwd, dotfile)
         }
     }
 }
 
 /// The plan the current variables give, for the provider Vagrant was asked for (or `provider`).
 pub(crate) fn wanted_plan(
+    env: &RawSettings,
     invocation: &Invocation,
     provider: Option<plan_mod::Provider>,
     host: &HostFacts,
 ) -> Result<Plan, Error> {
-    let settings = Settings::from_raw(&RawSettings::from_env())?;
+    let settings = Settings::from_raw(env)?;
     let provider = match provider {
         Some(p) => p,
-        None => vagrant::resolve_provider(
-            invocation,
-            std::env::var("VAGRANT_DEFAULT_PROVIDER").ok().as_deref(),
-        )?,
+        None => {
+            vagrant::resolve_provider(invocation, env.value(settings::VAGRANT_DEFAULT_PROVIDER))?
+        }
     };
     Ok(Plan::from_settings(&settings, provider, host))
 }
 
 /// The plan of the existing cluster, else the one the variables give (as `vagrant status` sees it).
-pub(crate) fn current_plan(project: &Project) -> Result<Plan, Error> {
-    let wanted = wanted_plan(&Invocation::default(), None, &HostFacts::detect(None));
+pub(crate) fn current_plan(project: &Project, env: &RawSettings) -> Result<Plan, Error> {
+    let wanted = wanted_plan(env, &Invocation::default(), None, &HostFacts::detect(None));
     Ok(lock::resolve(project, false, wanted)?.plan)
+}
+
+/// The user's kubeconfig, where the deploy merges: the first path of KUBECONFIG, else
+/// ~/.kube/config.
+pub(crate) fn user_kubeconfig(env: &RawSettings) -> Option<std::path::PathBuf> {
+    crate::adapters::kubeconfig::user_kubeconfig_path(
+        env.value(settings::KUBECONFIG),
+        env.value(settings::HOME).map(std::path::Path::new),
+    )
 }
 
 pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
@@ -66,23 +75,6 @@ pub(crate) fn print_stdout(text: &str) -> Result<(), Error> {
             what: "standard output",
             source,
         }),
-    }
-}
-
-pub(crate) fn merge_setting() -> Result<bool, Error> {
-    match std::env::var("K0S_KUBECONFIG_MERGE")
-        .ok()
-        .as_deref()
-        .map(str::trim)
-    {
-        None | Some("" | "true" | "1" | "yes") => Ok(true),
-        Some("false" | "0" | "no") => Ok(false),
-        Some(other) => Err(settings::SettingsError::BadChoice {
-            var: "K0S_KUBECONFIG_MERGE",
-            value: other.to_string(),
-            allowed: "true, false",
-        }
-        .into()),
     }
 }
 

@@ -6,22 +6,24 @@ use crate::adapters::vagrant::{Invocation, Project};
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::error::Error;
 use crate::host::{self, HostFacts};
-use crate::settings::{HostResources, RawSettings, Settings};
+use crate::settings::{DeployOptions, HostResources, RawSettings, Settings};
 use crate::{lock, plan};
 
-pub fn run(project: &Project, args: &PlanArgs) -> Result<(), Error> {
+pub fn run(project: &Project, args: &PlanArgs, env: &RawSettings) -> Result<(), Error> {
     let invocation = Invocation::parse(&args.vagrant_args);
-    let settings = Settings::from_raw(&RawSettings::from_env());
+    let settings = Settings::from_raw(env);
     let vagrant_version = args
         .vagrant_version
         .as_deref()
         .and_then(crate::util::version::vagrant);
     let host = HostFacts::detect(vagrant_version);
-    let wanted = wanted_plan(&invocation, args.provider, &host);
-    // What `vagrant up` needs from this host, before any machine exists.
+    let wanted = wanted_plan(env, &invocation, args.provider, &host);
+    // What `vagrant up` needs from this host and for its post-up deploy, before any machine
+    // exists. Other Vagrant commands (`destroy` too) never read the deploy's settings.
     if invocation.creates_machines() {
         if let Ok(wanted) = &wanted {
-            host::check_for_up(wanted, &host)?;
+            let deploy = DeployOptions::from_raw(env)?;
+            host::check_for_up(wanted, &host, &deploy.k0sctl)?;
         }
     }
     let mut resolved = lock::resolve(project, invocation.creates_machines(), wanted)?;

@@ -5,11 +5,12 @@ use crate::adapters::vagrant::Project;
 use crate::cli::RenderArgs;
 use crate::error::Error;
 use crate::inventory::{self, Inventory};
+use crate::settings::RawSettings;
 use crate::util::files;
 use crate::{render, validate};
 
-pub fn run(project: &Project, args: &RenderArgs) -> Result<(), Error> {
-    let plan = current_plan(project)?;
+pub fn run(project: &Project, args: &RenderArgs, env: &RawSettings) -> Result<(), Error> {
+    let plan = current_plan(project, env)?;
     let inventory = match Inventory::read(&project.state_dir()) {
         Ok(inv) => Some(inv),
         Err(inventory::InventoryError::Missing { .. }) => None,

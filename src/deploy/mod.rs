@@ -14,7 +14,7 @@ use std::cell::{OnceCell, RefCell};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::adapters::k0sctl::K0sctl;
+use crate::adapters::k0sctl::{K0sctl, K0sctlSearch};
 use crate::adapters::ssh::{KnownHosts, Retry, Session};
 use crate::cluster::nodes::{parse_nodes, NodeList};
 use crate::cluster::ClusterError;
@@ -23,10 +23,6 @@ use crate::inventory::Inventory;
 use crate::plan::Plan;
 use crate::util::files::write_atomic;
 use crate::util::text::human;
-
-/// Set on a `vagrant up` that must not deploy (the drill's restore of a halted node): the post-up
-/// hook then only says so.
-pub const SKIP_DEPLOY_VAR: &str = "K0S_VAGRANT_SKIP_DEPLOY";
 
 /// The phases, in order; `--until` takes their names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -102,27 +98,19 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// Defaults, overridden by K0S_VAGRANT_SSH_WAIT, K0S_VAGRANT_APPLY_TIMEOUT,
-    /// K0S_VAGRANT_READY_TIMEOUT and K0S_VAGRANT_API_WAIT (seconds).
-    pub fn from_env() -> Timeouts {
-        let secs = |var: &str, default: u64| {
-            Duration::from_secs(
-                std::env::var(var)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(default),
-            )
-        };
+    /// The limits the user sets (K0S_VAGRANT_SSH_WAIT, K0S_VAGRANT_APPLY_TIMEOUT,
+    /// K0S_VAGRANT_READY_TIMEOUT, K0S_VAGRANT_API_WAIT, checked in `settings`), and the fixed ones.
+    pub fn from_limits(ssh: Duration, apply: Duration, ready: Duration, api: Duration) -> Timeouts {
         Timeouts {
             ssh: Retry {
-                deadline: secs("K0S_VAGRANT_SSH_WAIT", 300),
+                deadline: ssh,
                 ..Retry::default()
             },
             command: Duration::from_secs(120),
-            apply: secs("K0S_VAGRANT_APPLY_TIMEOUT", 1800),
-            ready: secs("K0S_VAGRANT_READY_TIMEOUT", 600),
+            apply,
+            ready,
             poll: Duration::from_secs(5),
-            api: secs("K0S_VAGRANT_API_WAIT", 60),
+            api,
         }
     }
 }
@@ -135,6 +123,10 @@ pub struct Options {
     pub merge_kubeconfig: bool,
     /// The user's kubeconfig file, if KUBECONFIG or HOME names one.
     pub user_kubeconfig: Option<PathBuf>,
+    /// Where to look for k0sctl (K0SCTL, else PATH).
+    pub k0sctl: K0sctlSearch,
+    /// The last phase to run (`--until`, else K0S_VAGRANT_DEPLOY_UNTIL).
+    pub until: Option<PhaseName>,
 }
 
 /// Everything the phases share. The plan and the options are fixed; what one phase learns for a
@@ -230,7 +222,7 @@ impl Ctx {
         if let Some(k0sctl) = self.k0sctl.get() {
             return Ok(k0sctl);
         }
-        let found = K0sctl::locate()?;
+        let found = K0sctl::locate(&self.options.k0sctl)?;
         Ok(self.k0sctl.get_or_init(|| found))
     }
 
