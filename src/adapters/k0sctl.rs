@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::util::exit::Category;
@@ -237,31 +238,7 @@ fn stream(
             path: path.to_path_buf(),
             source,
         })?;
-    let (tx, rx) = mpsc::channel::<String>();
-    let readers: Vec<_> = [
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|pipe| {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        })
-    })
-    .collect();
-    drop(tx);
+    let (rx, readers) = lines_of(&mut child);
     let mut tail: Vec<String> = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -293,6 +270,36 @@ fn stream(
         code: status.code().unwrap_or(-1),
         tail,
     })
+}
+
+/// The child's stdout and stderr lines, as they come, through one channel; one thread per pipe.
+fn lines_of(child: &mut Child) -> (mpsc::Receiver<String>, Vec<JoinHandle<()>>) {
+    let (tx, rx) = mpsc::channel::<String>();
+    let pipes = [
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ];
+    let readers = pipes
+        .into_iter()
+        .flatten()
+        .map(|pipe| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    (rx, readers)
 }
 
 #[cfg(test)]

@@ -272,37 +272,17 @@ pub fn run(cx: &mut Ctx, until: Option<PhaseName>) -> Result<(), Error> {
     let mut timings = Vec::new();
     let mut outcome = Ok(());
     for phase in phases() {
-        let _span = tracing::info_span!("phase", name = phase.name().as_str()).entered();
-        eprintln!("==> {}", phase.title());
-        let t0 = Instant::now();
-        let result = match phase.decide(cx) {
-            Ok(Decision::Skip(reason)) => {
-                eprintln!("    skipped: {reason}");
-                timings.push(PhaseTiming {
-                    name: phase.name(),
-                    seconds: t0.elapsed().as_secs_f64(),
-                    skipped: true,
-                });
-                Ok(())
+        match run_phase(phase.as_ref(), cx) {
+            Ok(timing) => timings.push(timing),
+            Err(e) => {
+                eprintln!(
+                    "==> deploy failed in {} after {}",
+                    phase.name().as_str(),
+                    human(started.elapsed())
+                );
+                outcome = Err((phase.name(), e));
+                break;
             }
-            Ok(Decision::Run) => phase.run(cx).map(|()| {
-                eprintln!("    done in {}", human(t0.elapsed()));
-                timings.push(PhaseTiming {
-                    name: phase.name(),
-                    seconds: t0.elapsed().as_secs_f64(),
-                    skipped: false,
-                });
-            }),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            eprintln!(
-                "==> deploy failed in {} after {}",
-                phase.name().as_str(),
-                human(started.elapsed())
-            );
-            outcome = Err((phase.name(), e));
-            break;
         }
         if until == Some(phase.name()) {
             eprintln!(
@@ -312,16 +292,18 @@ pub fn run(cx: &mut Ctx, until: Option<PhaseName>) -> Result<(), Error> {
             break;
         }
     }
-    let record = RunTiming {
-        started_unix,
-        outcome: match &outcome {
-            Ok(()) => "ok".to_string(),
-            Err((name, _)) => format!("failed in {}", name.as_str()),
+    append_timings(
+        cx,
+        RunTiming {
+            started_unix,
+            outcome: match &outcome {
+                Ok(()) => "ok".to_string(),
+                Err((name, _)) => format!("failed in {}", name.as_str()),
+            },
+            total_seconds: started.elapsed().as_secs_f64(),
+            phases: timings,
         },
-        total_seconds: started.elapsed().as_secs_f64(),
-        phases: timings,
-    };
-    append_timings(cx, record);
+    );
     outcome.map_err(|(name, e)| Error::Phase {
         phase: name.as_str(),
         source: Box::new(e),
@@ -330,6 +312,29 @@ pub fn run(cx: &mut Ctx, until: Option<PhaseName>) -> Result<(), Error> {
         summary(cx, started.elapsed());
     }
     Ok(())
+}
+
+/// One phase: its title, then the decision and the run, each said in one line.
+fn run_phase(phase: &dyn Phase, cx: &mut Ctx) -> Result<PhaseTiming, Error> {
+    let _span = tracing::info_span!("phase", name = phase.name().as_str()).entered();
+    eprintln!("==> {}", phase.title());
+    let t0 = Instant::now();
+    let skipped = match phase.decide(cx)? {
+        Decision::Skip(reason) => {
+            eprintln!("    skipped: {reason}");
+            true
+        }
+        Decision::Run => {
+            phase.run(cx)?;
+            eprintln!("    done in {}", human(t0.elapsed()));
+            false
+        }
+    };
+    Ok(PhaseTiming {
+        name: phase.name(),
+        seconds: t0.elapsed().as_secs_f64(),
+        skipped,
+    })
 }
 
 fn append_timings(cx: &Ctx, record: RunTiming) {
