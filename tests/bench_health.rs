@@ -49,6 +49,9 @@ fn stub_bench_health_over_8_nodes_against_sequential_ssh() {
                     "BatchMode=yes",
                     "-o",
                     &format!("UserKnownHostsFile={}", known_hosts.display()),
+                    // The helper pins each host key under the machine's name, not its address.
+                    "-o",
+                    &format!("HostKeyAlias={name}"),
                 ])
                 .arg(format!("{}@{ip}", common::sshd::user()))
                 .arg(probe)
