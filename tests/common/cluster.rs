@@ -77,7 +77,9 @@ impl Cluster {
             };
             std::fs::write(stubs.join("state").join("seed").join(name), seed).unwrap();
         }
-        let nodes = Nodes::start(&format!("k0sv-deploy-{subnet}"), &stubs, &planned);
+        // The process id keeps two test runs on one machine (two checkouts) out of each other's nodes.
+        let netns = format!("k0sv-deploy-{}-{subnet}", std::process::id());
+        let nodes = Nodes::start(&netns, &stubs, &planned);
         let cluster = Cluster {
             project,
             stubs,
