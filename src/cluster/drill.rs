@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::adapters::node;
 use crate::adapters::ssh::{connect, KnownHosts};
 use crate::cluster::checks::{self, Check};
 use crate::cluster::report::{self, Limits};
@@ -105,10 +106,7 @@ impl Drill<'_> {
         let session = connect(&n.name, &n.ssh, self.known_hosts, &self.limits.connect)
             .map_err(|e| fail(e.to_string()))?;
         session
-            .run(
-                &format!("sudo {} {command}", n.k0s_binary),
-                Duration::from_secs(120),
-            )
+            .run(&node::k0s(&n.k0s_binary, command), Duration::from_secs(120))
             .map_err(|e| fail(e.to_string()))?;
         Ok(())
     }

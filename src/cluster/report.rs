@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::adapters::node::{self, script, section, sections, Section};
 use crate::adapters::ssh::{connect, KnownHosts, Retry};
 use crate::cluster::nodes::{parse_nodes, NodeList};
 use crate::inventory::Inventory;
@@ -105,27 +106,10 @@ struct Probe {
 
 type ClusterViews = (Result<NodeList, String>, Result<EtcdMembers, String>);
 
-/// One command of a probe script, its stderr kept apart from its stdout: stdout, then
-/// `--- <exit code>`, then its stderr with every line prefixed `! ` (so it can never pass for a
-/// marker), then `---`. The JSON of `k0s etcd member-list` must not meet stderr: k0s builds its
-/// etcd client without a logger (k0sproject/k0s `pkg/etcd/client.go`), so clientv3 may log JSON
-/// warnings there. POSIX sh only: the node's login shell may be dash. `$e` is set by [`script`].
-fn section(command: &str) -> String {
-    format!("{command} 2>\"$e\"; r=$?; printf '\\n--- %s\\n' \"$r\"; awk '{{print \"! \" $0}}' \"$e\"; echo ---")
-}
-
-/// A probe script: one temporary file takes each command's stderr in turn.
-fn script(sections: &[String]) -> String {
-    format!(
-        "e=$(mktemp 2>/dev/null) || e=/tmp/k0s-vagrant-probe.$$; {}; rm -f \"$e\"",
-        sections.join("; ")
-    )
-}
-
 fn cluster_sections(k0s: &str) -> [String; 2] {
     [
-        section(&format!("sudo {k0s} kubectl get nodes -o json")),
-        section(&format!("sudo {k0s} etcd member-list")),
+        section(&node::kubectl(k0s, "get nodes -o json")),
+        section(&node::k0s(k0s, "etcd member-list")),
     ]
 }
 
@@ -158,13 +142,10 @@ fn ask_controller(
 /// One round trip per node: every probe in one script, each in its own [`section`]; the TCP
 /// probes to the other nodes run side by side.
 fn probe_script(k0s: &str, role: Role, others: &[String], with_cluster: bool) -> String {
-    let targets = others.join(" ");
     let mut parts = vec![
         section(&format!("systemctl is-active {}", service_name(role))),
-        section(&format!("sudo {k0s} status -o json")),
-        section(&format!(
-            "{{ for a in {targets}; do (timeout 3 bash -c \"exec 3<>/dev/tcp/$a/22\" 2>/dev/null && echo \"$a ok\" || echo \"$a fail\") & done; wait; }}"
-        )),
+        section(&node::k0s(k0s, "status -o json")),
+        section(&node::reach(others)),
     ];
     if with_cluster {
         parts.extend(cluster_sections(k0s));
@@ -172,81 +153,11 @@ fn probe_script(k0s: &str, role: Role, others: &[String], with_cluster: bool) ->
     script(&parts)
 }
 
-/// What one command of a probe script printed, and its exit code.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Section {
-    stdout: String,
-    code: i32,
-    stderr: String,
-}
-
-/// The sections of a probe script's output (see [`section`]).
-fn sections(out: &str) -> Vec<Section> {
-    let mut result: Vec<Section> = Vec::new();
-    let mut text = String::new();
-    // After `--- <code>`, until `---`: the stderr of the section just closed.
-    let mut in_stderr = false;
-    for line in out.lines() {
-        if in_stderr {
-            if let Some(err) = line.strip_prefix("! ").or((line == "!").then_some("")) {
-                if let Some(last) = result.last_mut() {
-                    last.stderr.push_str(err);
-                    last.stderr.push('\n');
-                }
-                continue;
-            }
-            in_stderr = false;
-            if line == "---" {
-                continue;
-            }
-        }
-        match line
-            .strip_prefix("--- ")
-            .and_then(|rc| rc.trim().parse::<i32>().ok())
-        {
-            Some(code) => {
-                result.push(Section {
-                    stdout: std::mem::take(&mut text),
-                    code,
-                    stderr: String::new(),
-                });
-                in_stderr = true;
-            }
-            None => {
-                text.push_str(line);
-                text.push('\n');
-            }
-        }
-    }
-    result
-}
-
-/// A section's stdout on success (its stderr is ignored then: warnings only). On failure the
-/// reason is the tail of its stderr, else of its stdout; etcd client log lines (JSON with a
-/// `level`) are left out of it when the command said anything else.
+/// A section's stdout on success (its stderr is ignored then: warnings only), else why it failed.
 fn section_ok(section: Option<&Section>) -> Result<String, String> {
     match section {
         Some(s) if s.code == 0 => Ok(s.stdout.clone()),
-        Some(s) => {
-            let plain: String = s
-                .stderr
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("{\"level\":"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            let said = if !plain.trim().is_empty() {
-                &plain
-            } else if !s.stderr.trim().is_empty() {
-                &s.stderr
-            } else {
-                &s.stdout
-            };
-            Err(format!(
-                "exit code {}: {}",
-                s.code,
-                crate::util::text::tail(said, 2)
-            ))
-        }
+        Some(s) => Err(format!("exit code {}: {}", s.code, s.reason())),
         None => Err("no answer".to_string()),
     }
 }
@@ -285,9 +196,9 @@ fn probe_node(
     };
     let k0s = section_ok(parts.get(1)).and_then(|json| parse_k0s_status(&json));
     let unreachable = section_ok(parts.get(2)).map(|text| {
-        text.lines()
-            .filter_map(|l| l.strip_suffix(" fail"))
-            .map(String::from)
+        node::reached(others, &text)
+            .into_iter()
+            .filter_map(|(target, ok)| (!ok).then_some(target))
             .collect()
     });
     let cluster = with_cluster.then(|| cluster_views(parts.get(3..).unwrap_or_default()));
@@ -322,17 +233,10 @@ pub fn collect(
     let (probes, api) = std::thread::scope(|scope| {
         let api = scope.spawn(&api);
         let probes = parallel(&indexed, |&i| {
-            let others: Vec<String> = inventory
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, n)| n.address.to_string())
-                .collect();
             probe_node(
                 &inventory.nodes[i],
                 roles[i].0,
-                &others,
+                &node::reach_targets(&inventory.nodes, i),
                 Some(i) == first_controller,
                 kh,
                 limits,
@@ -421,45 +325,6 @@ pub fn collect(
 mod tests {
     use super::*;
     use std::process::Command;
-
-    /// The section protocol run by a real POSIX shell (dash, the login shell of the nodes).
-    #[test]
-    fn sections_keep_stderr_apart_from_json_under_dash() {
-        let warn =
-            r#"{"level":"warn","logger":"etcd-client","msg":"retrying of unary invoker failed"}"#;
-        let probe = script(&[
-            section(&format!(
-                "( echo '{warn}' >&2; echo '{{\"members\":{{\"control-plane-1\":\"https://10.0.0.10:2380\"}}}}'; echo '{warn}' >&2 )"
-            )),
-            section(&format!(
-                "( echo partial; echo '{warn}' >&2; echo 'Error: etcdserver: request timed out' >&2; exit 3 )"
-            )),
-            section("printf 'no newline'"),
-            section("( echo '--- 0' >&2; exit 1 )"),
-        ]);
-        let out = Command::new("dash")
-            .args(["-c", &probe])
-            .output()
-            .expect("dash runs");
-        let parts = sections(&String::from_utf8_lossy(&out.stdout));
-        assert_eq!(parts.len(), 4, "{parts:?}");
-        let members = section_ok(parts.first()).and_then(|j| parse_etcd_members(&j));
-        assert_eq!(
-            members.map(|m| m.members.len()),
-            Ok(1),
-            "stderr stays out of the JSON"
-        );
-        assert_eq!(
-            section_ok(parts.get(1)),
-            Err("exit code 3: Error: etcdserver: request timed out".to_string())
-        );
-        assert_eq!(parts[2].stdout.trim(), "no newline");
-        // A stderr line that looks like a marker is still stderr.
-        assert_eq!(
-            section_ok(parts.get(3)),
-            Err("exit code 1: --- 0".to_string())
-        );
-    }
 
     /// The whole probe script is POSIX sh: dash parses it (`-n`: without running it).
     #[test]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::adapters::node;
 use crate::adapters::ssh::{connect, KnownHosts, Session};
 use crate::cluster::checks::Check;
 use crate::cluster::report::Limits;
@@ -70,7 +71,7 @@ struct PodSpec {
 
 fn kubectl(session: &Session, k0s: &str, args: &str, limits: &Limits) -> Result<String, String> {
     session
-        .run(&format!("sudo {k0s} kubectl {args}"), limits.command)
+        .run(&node::kubectl(k0s, args), limits.command)
         .map_err(|e| e.to_string())
 }
 
@@ -81,10 +82,11 @@ fn placed(
     limits: &Limits,
     wait: Duration,
 ) -> Result<BTreeSet<String>, String> {
-    let apply =
-        format!("sudo {k0s} kubectl apply -f - <<'K0S_VAGRANT_EOF'\n{MANIFEST}K0S_VAGRANT_EOF");
     session
-        .run(&apply, limits.command)
+        .run(
+            &node::kubectl_with_input(k0s, "apply -f -", MANIFEST),
+            limits.command,
+        )
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + wait;
     loop {

@@ -153,7 +153,8 @@ impl Ctx {
     pub fn kubectl(&self, args: &str) -> Result<String, Error> {
         let leader = self.leader()?;
         let k0s = &self.inventory.nodes[0].k0s_binary;
-        Ok(leader.run(&format!("sudo {k0s} kubectl {args}"), self.timeouts.command)?)
+        let command = crate::adapters::node::kubectl(k0s, args);
+        Ok(leader.run(&command, self.timeouts.command)?)
     }
 
     /// Side effects go through here, so they are logged in one place.
