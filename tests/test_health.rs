@@ -495,7 +495,7 @@ fn stub_etcd_client_warnings_on_stderr_stay_out_of_the_json() {
     assert_eq!(json.status.code(), Some(0), "{}", outcome(&json));
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(
-        doc["etcd"]["Ok"]["members"].as_object().map(|m| m.len()),
+        doc["etcd"]["value"]["members"].as_object().map(|m| m.len()),
         Some(3),
         "{doc}"
     );
@@ -503,7 +503,7 @@ fn stub_etcd_client_warnings_on_stderr_stay_out_of_the_json() {
         .iter()
         .enumerate()
     {
-        assert_eq!(doc["nodes"][i]["k0s"]["Ok"]["Role"], *role, "{doc}");
+        assert_eq!(doc["nodes"][i]["k0s"]["value"]["Role"], *role, "{doc}");
     }
     let out = helper_in(&c, &["health"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
@@ -512,7 +512,9 @@ fn stub_etcd_client_warnings_on_stderr_stay_out_of_the_json() {
     std::fs::write(state(&c).join("stopped").join("worker-1"), "").unwrap();
     let json = helper_in(&c, &["status", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let reason = doc["nodes"][3]["k0s"]["Err"].as_str().unwrap_or_default();
+    let reason = doc["nodes"][3]["k0s"]["error"]["detail"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         reason.starts_with("exit code 1: ")
             && reason.ends_with("Error: k0s is not running on worker-1 (stand-in)")
@@ -587,9 +589,9 @@ fn healthy_stub_cluster_passes_every_check() {
 
     let json = helper_in(&c, &["status", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(doc["nodes"][1]["k0s"]["Ok"]["Role"], "worker");
+    assert_eq!(doc["nodes"][1]["k0s"]["value"]["Role"], "worker");
     assert_eq!(
-        doc["etcd"]["Ok"]["members"]["control-plane-1"],
+        doc["etcd"]["value"]["members"]["control-plane-1"],
         "https://control-plane-1:2380"
     );
 }

@@ -42,7 +42,7 @@ pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
         .map(|p| p.name.as_str())
         .collect();
     let etcd = match &report.etcd {
-        Err(e) => check("etcd-quorum", vec![e.clone()], String::new()),
+        Err(e) => check("etcd-quorum", vec![e.to_string()], String::new()),
         Ok(m) => {
             let healthy = controllers
                 .iter()
@@ -140,7 +140,13 @@ pub fn checks(plan: &Plan, report: &Report) -> Vec<Check> {
         ),
         check(
             "api",
-            report.api.clone().err().into_iter().collect(),
+            report
+                .api
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .into_iter()
+                .collect(),
             report.api.clone().unwrap_or_default(),
         ),
     ]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::adapters::node;
 use crate::adapters::ssh::{connect, KnownHosts};
 use crate::cluster::checks::{self, Check};
+use crate::cluster::probe::Probe;
 use crate::cluster::report::{self, Limits};
 use crate::inventory::Inventory;
 use crate::plan::{Plan, Role};
@@ -58,7 +59,7 @@ pub struct Drill<'a> {
     pub settle: Duration,
     /// How long the node may take to come back.
     pub restore_within: Duration,
-    pub api: &'a (dyn Fn() -> Result<String, String> + Sync),
+    pub api: &'a (dyn Fn() -> Probe<String> + Sync),
 }
 
 /// The checks that say whether the cluster still serves: the API, etcd, and the nodes left.

@@ -1,10 +1,12 @@
-//! The running cluster: what it says over SSH and from the host (report), the named checks over
-//! that, the API as this host sees it, Node objects, the workload probe and the failure drill.
+//! The running cluster: what it says over SSH and from the host (report, each probe's result a
+//! [`probe::Probe`]), the named checks over that, the API as this host sees it, Node objects, the
+//! workload probe and the failure drill.
 
 pub mod api;
 pub mod checks;
 pub mod drill;
 pub mod nodes;
+pub mod probe;
 pub mod report;
 pub mod workloads;
 
@@ -14,6 +16,10 @@ use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::lock;
 use crate::plan::Plan;
+
+/// The `schema_version` of `status --json` and `health --json`: raised when a field is removed or
+/// changes its meaning (added fields keep it).
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// The running cluster as the state files describe it.
 pub struct Running {
@@ -40,7 +46,7 @@ impl Running {
 
     /// Whether the API answers from this host with the exported kubeconfig: at the shared API
     /// address, else at the first controller that answers.
-    pub fn api(&self) -> Result<String, String> {
+    pub fn api(&self) -> probe::Probe<String> {
         api::api_check(&self.plan, &self.inventory, &self.kubeconfig)
     }
 }

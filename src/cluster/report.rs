@@ -10,8 +10,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::node::{self, script, section, sections, Section};
-use crate::adapters::ssh::{connect, KnownHosts, Retry};
+use crate::adapters::ssh::{connect, KnownHosts, Retry, SshError};
 use crate::cluster::nodes::{parse_nodes, NodeList};
+use crate::cluster::probe::{self, section_ok, Kind, Probe, ProbeError};
 use crate::inventory::Inventory;
 use crate::plan::{Plan, Role};
 use crate::util::parallel;
@@ -33,37 +34,46 @@ pub struct EtcdMembers {
     pub members: std::collections::BTreeMap<String, String>,
 }
 
-pub fn parse_k0s_status(json: &str) -> Result<K0sStatus, String> {
-    serde_json::from_str(json).map_err(|e| format!("not k0s status JSON ({e})"))
+pub fn parse_k0s_status(json: &str) -> Probe<K0sStatus> {
+    serde_json::from_str(json)
+        .map_err(|e| ProbeError::new(Kind::Output, format!("not k0s status JSON ({e})")))
 }
 
-pub fn parse_etcd_members(json: &str) -> Result<EtcdMembers, String> {
-    serde_json::from_str(json).map_err(|e| format!("not etcd member-list JSON ({e})"))
+pub fn parse_etcd_members(json: &str) -> Probe<EtcdMembers> {
+    serde_json::from_str(json)
+        .map_err(|e| ProbeError::new(Kind::Output, format!("not etcd member-list JSON ({e})")))
 }
 
-/// What one node said. `Err` holds the reason a probe failed.
+/// What one node said; every probe is its value or why it failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeReport {
     pub name: String,
     pub role: Role,
     pub address: String,
     pub planned_workloads: bool,
-    pub ssh: Result<(), String>,
-    pub service: Result<String, String>,
-    pub k0s: Result<K0sStatus, String>,
-    pub ready: Result<(), String>,
+    #[serde(serialize_with = "probe::json")]
+    pub ssh: Probe<()>,
+    #[serde(serialize_with = "probe::json")]
+    pub service: Probe<String>,
+    #[serde(serialize_with = "probe::json")]
+    pub k0s: Probe<K0sStatus>,
+    #[serde(serialize_with = "probe::json")]
+    pub ready: Probe<()>,
     pub taints: Vec<String>,
     pub takes_workloads: Option<bool>,
     /// Other nodes' addresses this node could not reach (port 22).
-    pub unreachable: Result<Vec<String>, String>,
+    #[serde(serialize_with = "probe::json")]
+    pub unreachable: Probe<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub cluster: String,
     pub nodes: Vec<NodeReport>,
-    pub etcd: Result<EtcdMembers, String>,
-    pub api: Result<String, String>,
+    #[serde(serialize_with = "probe::json")]
+    pub etcd: Probe<EtcdMembers>,
+    #[serde(serialize_with = "probe::json")]
+    pub api: Probe<String>,
     pub kubeconfig: Option<PathBuf>,
 }
 
@@ -95,16 +105,16 @@ fn service_name(role: Role) -> &'static str {
     }
 }
 
-struct Probe {
-    session: Result<(), String>,
-    service: Result<String, String>,
-    k0s: Result<K0sStatus, String>,
-    unreachable: Result<Vec<String>, String>,
+struct NodeProbe {
+    session: Probe<()>,
+    service: Probe<String>,
+    k0s: Probe<K0sStatus>,
+    unreachable: Probe<Vec<String>>,
     /// The first controller only: `kubectl get nodes -o json` and `etcd member-list`.
     cluster: Option<ClusterViews>,
 }
 
-type ClusterViews = (Result<NodeList, String>, Result<EtcdMembers, String>);
+type ClusterViews = (Probe<NodeList>, Probe<EtcdMembers>);
 
 fn cluster_sections(k0s: &str) -> [String; 2] {
     [
@@ -115,7 +125,9 @@ fn cluster_sections(k0s: &str) -> [String; 2] {
 
 fn cluster_views(parts: &[Section]) -> ClusterViews {
     (
-        section_ok(parts.first()).and_then(|json| parse_nodes(&json).map_err(|e| e.to_string())),
+        section_ok(parts.first()).and_then(|json| {
+            parse_nodes(&json).map_err(|e| ProbeError::new(Kind::Output, e.to_string()))
+        }),
         section_ok(parts.get(1)).and_then(|json| parse_etcd_members(&json)),
     )
 }
@@ -128,14 +140,10 @@ fn ask_controller(
     limits: &Limits,
 ) -> ClusterViews {
     let out = connect(&node.name, &node.ssh, kh, &limits.connect)
-        .map_err(|e| e.to_string())
-        .and_then(|s| {
-            s.exec(&script(&cluster_sections(&node.k0s_binary)), limits.command)
-                .map_err(|e| e.to_string())
-        });
+        .and_then(|s| s.exec(&script(&cluster_sections(&node.k0s_binary)), limits.command));
     match out {
         Ok(out) => cluster_views(&sections(&out.stdout)),
-        Err(e) => (Err(e.clone()), Err(e)),
+        Err(e) => (Err(ProbeError::from(&e)), Err(ProbeError::from(&e))),
     }
 }
 
@@ -153,15 +161,6 @@ fn probe_script(k0s: &str, role: Role, others: &[String], with_cluster: bool) ->
     script(&parts)
 }
 
-/// A section's stdout on success (its stderr is ignored then: warnings only), else why it failed.
-fn section_ok(section: Option<&Section>) -> Result<String, String> {
-    match section {
-        Some(s) if s.code == 0 => Ok(s.stdout.clone()),
-        Some(s) => Err(format!("exit code {}: {}", s.code, s.reason())),
-        None => Err("no answer".to_string()),
-    }
-}
-
 fn probe_node(
     node: &crate::inventory::InventoryNode,
     role: Role,
@@ -169,30 +168,38 @@ fn probe_node(
     with_cluster: bool,
     kh: &KnownHosts,
     limits: &Limits,
-) -> Probe {
-    let failed = |why: String| Probe {
-        session: Err(why),
-        service: Err("no SSH".into()),
-        k0s: Err("no SSH".into()),
-        unreachable: Err("no SSH".into()),
-        cluster: None,
+) -> NodeProbe {
+    // What depends on the session fails with its kind, and says only "no SSH".
+    let failed = |e: SshError| {
+        let why = ProbeError::from(&e);
+        let no_ssh = || ProbeError::new(why.kind, "no SSH");
+        NodeProbe {
+            service: Err(no_ssh()),
+            k0s: Err(no_ssh()),
+            unreachable: Err(no_ssh()),
+            session: Err(why),
+            cluster: None,
+        }
     };
     let session = match connect(&node.name, &node.ssh, kh, &limits.connect) {
         Ok(s) => s,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(e),
     };
     let out = match session.exec(
         &probe_script(&node.k0s_binary, role, others, with_cluster),
         limits.command,
     ) {
         Ok(out) => out.stdout,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(e),
     };
     let parts = sections(&out);
     let service = match parts.first() {
         Some(s) if s.code == 0 => Ok(s.stdout.trim().to_string()),
-        Some(s) => Err(format!("{} is {}", service_name(role), s.stdout.trim())),
-        None => Err("no answer".to_string()),
+        Some(s) => Err(ProbeError::new(
+            Kind::Exit(s.code),
+            format!("{} is {}", service_name(role), s.stdout.trim()),
+        )),
+        None => Err(ProbeError::new(Kind::Output, "no answer")),
     };
     let k0s = section_ok(parts.get(1)).and_then(|json| parse_k0s_status(&json));
     let unreachable = section_ok(parts.get(2)).map(|text| {
@@ -202,7 +209,7 @@ fn probe_node(
             .collect()
     });
     let cluster = with_cluster.then(|| cluster_views(parts.get(3..).unwrap_or_default()));
-    Probe {
+    NodeProbe {
         session: Ok(()),
         service,
         k0s,
@@ -217,7 +224,7 @@ pub fn collect(
     inventory: &Inventory,
     kh: &KnownHosts,
     limits: &Limits,
-    api: impl Fn() -> Result<String, String> + Sync,
+    api: impl Fn() -> Probe<String> + Sync,
 ) -> Report {
     let roles: Vec<(Role, bool)> = inventory
         .nodes
@@ -242,17 +249,19 @@ pub fn collect(
                 limits,
             )
         });
-        (
-            probes,
-            api.join()
-                .unwrap_or_else(|_| Err("API check panicked".into())),
-        )
+        let api = api.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (probes, api)
     });
     // Cluster views: from the first controller, else from the next one that answers.
     let mut views: ClusterViews = probes
         .iter()
         .find_map(|p| p.cluster.clone())
-        .unwrap_or_else(|| (Err("no controller".into()), Err("no controller".into())));
+        .unwrap_or_else(|| {
+            // No views: the first controller had no SSH, or there is no controller.
+            let kind = first_controller.map_or(Kind::Missing, |_| Kind::Ssh);
+            let none = || ProbeError::new(kind, "no controller");
+            (Err(none()), Err(none()))
+        });
     for (i, node) in inventory.nodes.iter().enumerate() {
         if views.0.is_ok() && views.1.is_ok() {
             break;
@@ -283,7 +292,7 @@ pub fn collect(
                     .iter()
                     .find(|n| n.metadata.name == node.name)
                     .cloned()
-                    .ok_or_else(|| "not registered".to_string())
+                    .ok_or_else(|| ProbeError::new(Kind::Missing, "not registered"))
             });
             NodeReport {
                 name: node.name.clone(),
@@ -293,10 +302,10 @@ pub fn collect(
                 ssh: probe.session,
                 service: probe.service,
                 k0s: probe.k0s,
-                ready: k8s
-                    .as_ref()
-                    .map_err(Clone::clone)
-                    .and_then(|n| n.readiness()),
+                ready: k8s.as_ref().map_err(Clone::clone).and_then(|n| {
+                    n.readiness()
+                        .map_err(|why| ProbeError::new(Kind::NotReady, why))
+                }),
                 taints: k8s
                     .as_ref()
                     .map(|n| {
