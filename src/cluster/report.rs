@@ -13,7 +13,7 @@ use crate::adapters::node::{self, script, section, sections, Section};
 use crate::adapters::ssh::{connect, KnownHosts, Retry, SshError};
 use crate::cluster::nodes::{parse_nodes, NodeList};
 use crate::cluster::probe::{self, section_ok, Kind, Probe, ProbeError};
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, InventoryNode};
 use crate::plan::{Plan, Role};
 use crate::util::parallel;
 
@@ -134,11 +134,7 @@ fn cluster_views(parts: &[Section]) -> ClusterViews {
 
 /// The cluster views from one controller, on a connection of their own (the fallback when the
 /// first controller could not give them).
-fn ask_controller(
-    node: &crate::inventory::InventoryNode,
-    kh: &KnownHosts,
-    limits: &Limits,
-) -> ClusterViews {
+fn ask_controller(node: &InventoryNode, kh: &KnownHosts, limits: &Limits) -> ClusterViews {
     let out = connect(&node.name, &node.ssh, kh, &limits.connect)
         .and_then(|s| s.exec(&script(&cluster_sections(&node.k0s_binary)), limits.command));
     match out {
@@ -162,7 +158,7 @@ fn probe_script(k0s: &str, role: Role, others: &[String], with_cluster: bool) ->
 }
 
 fn probe_node(
-    node: &crate::inventory::InventoryNode,
+    node: &InventoryNode,
     role: Role,
     others: &[String],
     with_cluster: bool,
@@ -192,29 +188,32 @@ fn probe_node(
         Ok(out) => out.stdout,
         Err(e) => return failed(e),
     };
-    let parts = sections(&out);
-    let service = match parts.first() {
-        Some(s) if s.code == 0 => Ok(s.stdout.trim().to_string()),
-        Some(s) => Err(ProbeError::new(
-            Kind::Exit(s.code),
-            format!("{} is {}", service_name(role), s.stdout.trim()),
-        )),
-        None => Err(ProbeError::new(Kind::Output, "no answer")),
-    };
-    let k0s = section_ok(parts.get(1)).and_then(|json| parse_k0s_status(&json));
-    let unreachable = section_ok(parts.get(2)).map(|text| {
-        node::reached(others, &text)
-            .into_iter()
-            .filter_map(|(target, ok)| (!ok).then_some(target))
-            .collect()
-    });
-    let cluster = with_cluster.then(|| cluster_views(parts.get(3..).unwrap_or_default()));
-    NodeProbe {
-        session: Ok(()),
-        service,
-        k0s,
-        unreachable,
-        cluster,
+    NodeProbe::read(&sections(&out), role, others, with_cluster)
+}
+
+impl NodeProbe {
+    /// What the sections of [`probe_script`] say.
+    fn read(parts: &[Section], role: Role, others: &[String], with_cluster: bool) -> NodeProbe {
+        let service = match parts.first() {
+            Some(s) if s.code != 0 => Err(ProbeError::new(
+                Kind::Exit(s.code),
+                format!("{} is {}", service_name(role), s.stdout.trim()),
+            )),
+            first => section_ok(first).map(|s| s.trim().to_string()),
+        };
+        let unreachable = section_ok(parts.get(2)).map(|text| {
+            node::reached(others, &text)
+                .into_iter()
+                .filter_map(|(target, ok)| (!ok).then_some(target))
+                .collect()
+        });
+        NodeProbe {
+            session: Ok(()),
+            service,
+            k0s: section_ok(parts.get(1)).and_then(|json| parse_k0s_status(&json)),
+            unreachable,
+            cluster: with_cluster.then(|| cluster_views(parts.get(3..).unwrap_or_default())),
+        }
     }
 }
 
@@ -226,48 +225,97 @@ pub fn collect(
     limits: &Limits,
     api: impl Fn() -> Probe<String> + Sync,
 ) -> Report {
-    let roles: Vec<(Role, bool)> = inventory
+    let nodes = Planned::new(plan, inventory);
+    let (probes, api) = probe_all(&nodes, kh, limits, api);
+    let (node_list, etcd) = views_with_fallback(&nodes, &probes, kh, limits);
+    let reports = inventory
         .nodes
         .iter()
-        .map(|n| {
-            plan.node(&n.name)
-                .map_or((Role::Worker, true), |p| (p.role, p.runs_workloads))
-        })
+        .zip(probes)
+        .zip(&nodes.roles)
+        .map(|((node, probe), &role)| node_report(node, probe, role, &node_list))
         .collect();
-    let indexed: Vec<usize> = (0..inventory.nodes.len()).collect();
-    // One controller answers for the cluster; the others only if it cannot (below).
-    let first_controller = roles.iter().position(|(role, _)| *role == Role::Controller);
-    let (probes, api) = std::thread::scope(|scope| {
+    Report {
+        cluster: plan.cluster.name.clone(),
+        nodes: reports,
+        etcd,
+        api,
+        kubeconfig: None,
+    }
+}
+
+/// The inventory's nodes with what the plan says of each.
+struct Planned<'a> {
+    inventory: &'a Inventory,
+    /// Per node: its role, and whether the plan lets it run workloads.
+    roles: Vec<(Role, bool)>,
+    /// One controller answers for the cluster; the others only if it cannot.
+    first_controller: Option<usize>,
+}
+
+impl Planned<'_> {
+    fn new<'a>(plan: &Plan, inventory: &'a Inventory) -> Planned<'a> {
+        let roles: Vec<(Role, bool)> = inventory
+            .nodes
+            .iter()
+            .map(|n| {
+                plan.node(&n.name)
+                    .map_or((Role::Worker, true), |p| (p.role, p.runs_workloads))
+            })
+            .collect();
+        let first_controller = roles.iter().position(|(role, _)| *role == Role::Controller);
+        Planned {
+            inventory,
+            roles,
+            first_controller,
+        }
+    }
+}
+
+/// Every node's probe and the API check from this host, all at once.
+fn probe_all(
+    nodes: &Planned,
+    kh: &KnownHosts,
+    limits: &Limits,
+    api: impl Fn() -> Probe<String> + Sync,
+) -> (Vec<NodeProbe>, Probe<String>) {
+    let all = &nodes.inventory.nodes;
+    let indexed: Vec<usize> = (0..all.len()).collect();
+    std::thread::scope(|scope| {
         let api = scope.spawn(&api);
         let probes = parallel(&indexed, |&i| {
-            probe_node(
-                &inventory.nodes[i],
-                roles[i].0,
-                &node::reach_targets(&inventory.nodes, i),
-                Some(i) == first_controller,
-                kh,
-                limits,
-            )
+            let with_cluster = Some(i) == nodes.first_controller;
+            let others = node::reach_targets(all, i);
+            probe_node(&all[i], nodes.roles[i].0, &others, with_cluster, kh, limits)
         });
         let api = api.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         (probes, api)
-    });
-    // Cluster views: from the first controller, else from the next one that answers.
+    })
+}
+
+/// The cluster views from the first controller; what it could not give, from the next controller
+/// that answers.
+fn views_with_fallback(
+    nodes: &Planned,
+    probes: &[NodeProbe],
+    kh: &KnownHosts,
+    limits: &Limits,
+) -> ClusterViews {
     let mut views: ClusterViews = probes
         .iter()
         .find_map(|p| p.cluster.clone())
         .unwrap_or_else(|| {
             // No views: the first controller had no SSH, or there is no controller.
-            let kind = first_controller.map_or(Kind::Missing, |_| Kind::Ssh);
+            let kind = nodes.first_controller.map_or(Kind::Missing, |_| Kind::Ssh);
             let none = || ProbeError::new(kind, "no controller");
             (Err(none()), Err(none()))
         });
-    for (i, node) in inventory.nodes.iter().enumerate() {
+    for (i, node) in nodes.inventory.nodes.iter().enumerate() {
         if views.0.is_ok() && views.1.is_ok() {
             break;
         }
-        if roles[i].0 != Role::Controller
-            || Some(i) == first_controller
+        if nodes.roles[i].0 != Role::Controller
+            || Some(i) == nodes.first_controller
             || probes[i].session.is_err()
         {
             continue;
@@ -280,53 +328,46 @@ pub fn collect(
             views.1 = e;
         }
     }
-    let (nodes, etcd) = views;
-    let reports = inventory
-        .nodes
-        .iter()
-        .zip(probes)
-        .zip(&roles)
-        .map(|((node, probe), (role, planned_workloads))| {
-            let k8s = nodes.as_ref().map_err(Clone::clone).and_then(|list| {
-                list.items
+    views
+}
+
+/// One node's report: what it said itself, and what the Node list says of it.
+fn node_report(
+    node: &InventoryNode,
+    probe: NodeProbe,
+    (role, planned_workloads): (Role, bool),
+    node_list: &Probe<NodeList>,
+) -> NodeReport {
+    let k8s = node_list.as_ref().map_err(Clone::clone).and_then(|list| {
+        list.items
+            .iter()
+            .find(|n| n.metadata.name == node.name)
+            .ok_or_else(|| ProbeError::new(Kind::Missing, "not registered"))
+    });
+    NodeReport {
+        name: node.name.clone(),
+        role,
+        address: node.address.to_string(),
+        planned_workloads,
+        ssh: probe.session,
+        service: probe.service,
+        k0s: probe.k0s,
+        ready: k8s.clone().and_then(|n| {
+            n.readiness()
+                .map_err(|why| ProbeError::new(Kind::NotReady, why))
+        }),
+        taints: k8s
+            .as_ref()
+            .map(|n| {
+                n.spec
+                    .taints
                     .iter()
-                    .find(|n| n.metadata.name == node.name)
-                    .cloned()
-                    .ok_or_else(|| ProbeError::new(Kind::Missing, "not registered"))
-            });
-            NodeReport {
-                name: node.name.clone(),
-                role: *role,
-                address: node.address.to_string(),
-                planned_workloads: *planned_workloads,
-                ssh: probe.session,
-                service: probe.service,
-                k0s: probe.k0s,
-                ready: k8s.as_ref().map_err(Clone::clone).and_then(|n| {
-                    n.readiness()
-                        .map_err(|why| ProbeError::new(Kind::NotReady, why))
-                }),
-                taints: k8s
-                    .as_ref()
-                    .map(|n| {
-                        n.spec
-                            .taints
-                            .iter()
-                            .map(|t| format!("{}:{}", t.key, t.effect))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                takes_workloads: k8s.as_ref().ok().map(|n| n.takes_workloads()),
-                unreachable: probe.unreachable,
-            }
-        })
-        .collect();
-    Report {
-        cluster: plan.cluster.name.clone(),
-        nodes: reports,
-        etcd,
-        api,
-        kubeconfig: None,
+                    .map(|t| format!("{}:{}", t.key, t.effect))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        takes_workloads: k8s.as_ref().ok().map(|n| n.takes_workloads()),
+        unreachable: probe.unreachable,
     }
 }
 
