@@ -2,6 +2,9 @@
 //! of several commands in one round trip with an exit code per command, and the node-to-node
 //! reachability probe. Everything here is POSIX sh: a node's login shell may be dash.
 
+use std::time::Duration;
+
+use crate::adapters::ssh::{Session, SshError};
 use crate::inventory::InventoryNode;
 
 /// `sudo <k0s> <args>`: the one place a k0s command line is put together.
@@ -38,6 +41,15 @@ pub fn script(sections: &[String]) -> String {
         "e=$(mktemp 2>/dev/null) || e=/tmp/k0s-vagrant-probe.$$; {}; rm -f \"$e\"",
         sections.join("; ")
     )
+}
+
+/// Runs [`section`]s as one [`script`] on the node and reads back what each printed.
+pub fn run_script(
+    session: &Session,
+    parts: &[String],
+    timeout: Duration,
+) -> Result<Vec<Section>, SshError> {
+    Ok(sections(&session.exec(&script(parts), timeout)?.stdout))
 }
 
 /// What one command of a [`script`] printed, and its exit code.

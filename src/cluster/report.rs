@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::node::{self, script, section, sections, Section};
+use crate::adapters::node::{self, section, Section};
 use crate::adapters::ssh::{connect, KnownHosts, Retry, SshError};
 use crate::cluster::nodes::{parse_nodes, NodeList};
 use crate::cluster::probe::{self, section_ok, Kind, Probe, ProbeError};
@@ -135,17 +135,17 @@ fn cluster_views(parts: &[Section]) -> ClusterViews {
 /// The cluster views from one controller, on a connection of their own (the fallback when the
 /// first controller could not give them).
 fn ask_controller(node: &InventoryNode, kh: &KnownHosts, limits: &Limits) -> ClusterViews {
-    let out = connect(&node.name, &node.ssh, kh, &limits.connect)
-        .and_then(|s| s.exec(&script(&cluster_sections(&node.k0s_binary)), limits.command));
-    match out {
-        Ok(out) => cluster_views(&sections(&out.stdout)),
+    let parts = connect(&node.name, &node.ssh, kh, &limits.connect)
+        .and_then(|s| node::run_script(&s, &cluster_sections(&node.k0s_binary), limits.command));
+    match parts {
+        Ok(parts) => cluster_views(&parts),
         Err(e) => (Err(ProbeError::from(&e)), Err(ProbeError::from(&e))),
     }
 }
 
 /// One round trip per node: every probe in one script, each in its own [`section`]; the TCP
 /// probes to the other nodes run side by side.
-fn probe_script(k0s: &str, role: Role, others: &[String], with_cluster: bool) -> String {
+fn probe_sections(k0s: &str, role: Role, others: &[String], with_cluster: bool) -> Vec<String> {
     let mut parts = vec![
         section(&format!("systemctl is-active {}", service_name(role))),
         section(&node::k0s(k0s, "status -o json")),
@@ -154,7 +154,7 @@ fn probe_script(k0s: &str, role: Role, others: &[String], with_cluster: bool) ->
     if with_cluster {
         parts.extend(cluster_sections(k0s));
     }
-    script(&parts)
+    parts
 }
 
 fn probe_node(
@@ -181,18 +181,16 @@ fn probe_node(
         Ok(s) => s,
         Err(e) => return failed(e),
     };
-    let out = match session.exec(
-        &probe_script(&node.k0s_binary, role, others, with_cluster),
-        limits.command,
-    ) {
-        Ok(out) => out.stdout,
+    let probe = probe_sections(&node.k0s_binary, role, others, with_cluster);
+    let parts = match node::run_script(&session, &probe, limits.command) {
+        Ok(parts) => parts,
         Err(e) => return failed(e),
     };
-    NodeProbe::read(&sections(&out), role, others, with_cluster)
+    NodeProbe::read(&parts, role, others, with_cluster)
 }
 
 impl NodeProbe {
-    /// What the sections of [`probe_script`] say.
+    /// What the sections of [`probe_sections`] say.
     fn read(parts: &[Section], role: Role, others: &[String], with_cluster: bool) -> NodeProbe {
         let service = match parts.first() {
             Some(s) if s.code != 0 => Err(ProbeError::new(
@@ -379,12 +377,12 @@ mod tests {
     /// The whole probe script is POSIX sh: dash parses it (`-n`: without running it).
     #[test]
     fn probe_script_parses_under_dash() {
-        let probe = probe_script(
+        let probe = node::script(&probe_sections(
             "/usr/local/bin/k0s",
             Role::Controller,
             &["10.0.0.11".into(), "10.0.0.20".into()],
             true,
-        );
+        ));
         let out = Command::new("dash")
             .args(["-n", "-c", &probe])
             .output()

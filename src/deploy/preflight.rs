@@ -18,17 +18,16 @@ struct Report {
     reach: Vec<(String, bool)>,
 }
 
-/// One script per node, so the matrix costs one round trip each.
-fn script(others: &[String]) -> String {
-    node::script(&[
+/// What each node is asked, in one script: the matrix costs one round trip a node.
+fn probe(others: &[String]) -> [String; 3] {
+    [
         node::section("hostname"),
         node::section("ip -o -4 addr show"),
         node::section(&node::reach(others)),
-    ])
+    ]
 }
 
-fn parse(others: &[String], out: &str) -> Report {
-    let parts = node::sections(out);
+fn parse(others: &[String], parts: &[node::Section]) -> Report {
     let stdout = |i: usize| parts.get(i).map_or("", |s| s.stdout.as_str());
     let hostname = stdout(0).trim().to_string();
     let addresses = stdout(1)
@@ -66,9 +65,7 @@ impl Phase for Preflight {
             cx.sessions.iter().enumerate().collect();
         let reports = parallel(&pairs, |(i, session)| {
             let others = node::reach_targets(&nodes, *i);
-            session
-                .run(&script(&others), timeout)
-                .map(|out| parse(&others, &out))
+            node::run_script(session, &probe(&others), timeout).map(|parts| parse(&others, &parts))
         });
         let mut problems = Vec::new();
         let mut tart_isolation = false;
@@ -139,7 +136,7 @@ mod tests {
     fn report_parses_hostname_interfaces_and_reachability() {
         let out = "worker-1\n\n--- 0\n---\n1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 192.168.121.7/24 brd 192.168.121.255 scope global dynamic eth0\n3: eth1    inet 192.168.56.20/24 brd 192.168.56.255 scope global eth1\n\n--- 0\n---\n192.168.56.21 fail\n192.168.56.10 ok\n\n--- 0\n---\n";
         let others = ["192.168.56.10".to_string(), "192.168.56.21".to_string()];
-        let r = parse(&others, out);
+        let r = parse(&others, &node::sections(out));
         assert_eq!(r.hostname, "worker-1");
         assert_eq!(
             r.addresses[2],
