@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::api::{deployed, plan_api_address, shared_api_address, StandInApi};
@@ -308,7 +309,7 @@ fn stub_etcd_client_warnings_on_stderr_stay_out_of_the_json() {
     assert_eq!(json.status.code(), Some(0), "{}", outcome(&json));
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(
-        doc["etcd"]["Ok"]["members"].as_object().map(|m| m.len()),
+        doc["etcd"]["value"]["members"].as_object().map(|m| m.len()),
         Some(3),
         "{doc}"
     );
@@ -316,7 +317,7 @@ fn stub_etcd_client_warnings_on_stderr_stay_out_of_the_json() {
         .iter()
         .enumerate()
     {
-        assert_eq!(doc["nodes"][i]["k0s"]["Ok"]["Role"], *role, "{doc}");
+        assert_eq!(doc["nodes"][i]["k0s"]["value"]["Role"], *role, "{doc}");
     }
     let out = helper_in(&c, &["health"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
@@ -325,7 +326,9 @@ fn stub_etcd_client_warnings_on_stderr_stay_out_of_the_json() {
     std::fs::write(state(&c).join("stopped").join("worker-1"), "").unwrap();
     let json = helper_in(&c, &["status", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    let reason = doc["nodes"][3]["k0s"]["Err"].as_str().unwrap_or_default();
+    let reason = doc["nodes"][3]["k0s"]["error"]["detail"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         reason.starts_with("exit code 1: ")
             && reason.ends_with("Error: k0s is not running on worker-1 (stand-in)")
@@ -400,11 +403,110 @@ fn stub_healthy_cluster_passes_every_check() {
 
     let json = helper_in(&c, &["status", "--json"]);
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(doc["nodes"][1]["k0s"]["Ok"]["Role"], "worker");
+    assert_eq!(doc["nodes"][1]["k0s"]["value"]["Role"], "worker");
     assert_eq!(
-        doc["etcd"]["Ok"]["members"]["control-plane-1"],
+        doc["etcd"]["value"]["members"]["control-plane-1"],
         "https://control-plane-1:2380"
     );
+}
+
+/// The helper's JSON with what differs from run to run made stable: the test's node network and
+/// its scratch directory.
+fn normalized_json(c: &Cluster, out: &Output) -> String {
+    stdout(out)
+        .replace(&format!("10.77.{}.", c.subnet), "10.77.SUBNET.")
+        .replace(&c.project.path().display().to_string(), "[project]")
+}
+
+#[test]
+fn stub_status_and_health_json_of_a_healthy_cluster_match_their_snapshots() {
+    let (c, _api) = deployed(1, 1);
+    let status = helper_in(&c, &["status", "--json"]);
+    assert_eq!(status.status.code(), Some(0), "{}", outcome(&status));
+    insta::assert_snapshot!("status_json_healthy", normalized_json(&c, &status));
+    let health = helper_in(&c, &["health", "--json"]);
+    assert_eq!(health.status.code(), Some(0), "{}", outcome(&health));
+    insta::assert_snapshot!("health_json_healthy", normalized_json(&c, &health));
+}
+
+/// The JSON contract of `status --json`: every probe is `{"ok": true, "value": ...}` or
+/// `{"ok": false, "error": {"kind", "detail"}}`, with `code` for the kind `exit` only.
+#[test]
+fn stub_json_probes_tell_no_ssh_from_an_exit_code_from_success() {
+    let (mut c, _api) = deployed(1, 2);
+    std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
+    std::fs::write(state(&c).join("stopped").join("worker-1"), "").unwrap();
+    let worker_2 = c.planned[2].1.to_string();
+    c.nodes.stop(&worker_2);
+    let out = helper_in(&c, &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    let probe = |node: usize, name: &str| doc["nodes"][node][name].clone();
+    let error = |node: usize, name: &str| {
+        let p = probe(node, name);
+        assert_eq!(p["ok"], false, "{name} of node {node}: {p}");
+        let e = p["error"].clone();
+        let code = e.get("code").cloned();
+        (e["kind"].clone(), code, e["detail"].clone())
+    };
+
+    // control-plane-1: every probe answered.
+    assert_eq!(
+        probe(0, "ssh"),
+        serde_json::json!({"ok": true, "value": null})
+    );
+    assert_eq!(
+        probe(0, "service"),
+        serde_json::json!({"ok": true, "value": "active"})
+    );
+    assert_eq!(probe(0, "k0s")["value"]["Role"], "controller");
+    assert_eq!(probe(0, "unreachable")["ok"], true);
+    assert_eq!(doc["etcd"]["ok"], true);
+    assert_eq!(doc["api"]["ok"], true);
+
+    // worker-1: k0s stopped, so its commands exit non-zero, and the Node is not Ready.
+    assert_eq!(
+        error(1, "service"),
+        (
+            "exit".into(),
+            Some(3.into()),
+            "k0sworker is inactive".into()
+        )
+    );
+    let (kind, code, detail) = error(1, "k0s");
+    assert_eq!((kind, code), ("exit".into(), Some(1.into())));
+    // The stand-in nodes' sudo may first complain about their hostname.
+    assert!(
+        detail
+            .as_str()
+            .is_some_and(|d| d.starts_with("exit code 1: ")
+                && d.ends_with("Error: k0s is not running on worker-1 (stand-in)")),
+        "{detail}"
+    );
+    assert_eq!(
+        error(1, "ready"),
+        ("not-ready".into(), None, "NodeStatusUnknown".into())
+    );
+
+    // worker-2: its sshd is gone: no SSH, and nothing that needs it ran.
+    let (kind, code, detail) = error(2, "ssh");
+    assert_eq!((kind, code), ("ssh".into(), None));
+    assert!(
+        detail
+            .as_str()
+            .is_some_and(|d| d.starts_with(&format!("worker-2: cannot reach {worker_2}:22"))),
+        "{detail}"
+    );
+    for name in ["service", "k0s", "unreachable"] {
+        assert_eq!(error(2, name), ("ssh".into(), None, "no SSH".into()));
+    }
+
+    let health = helper_in(&c, &["health", "--json"]);
+    assert_eq!(health.status.code(), Some(1), "{}", outcome(&health));
+    let doc: serde_json::Value = serde_json::from_slice(&health.stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["healthy"], false);
 }
 
 #[test]

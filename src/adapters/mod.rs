@@ -1,7 +1,8 @@
-//! What the helper talks to outside itself: the nodes over SSH, the k0sctl binary, Vagrant's
-//! project layout and command line, and the user's kubeconfig file.
+//! What the helper talks to outside itself: the nodes over SSH (and the commands run there), the
+//! k0sctl binary, Vagrant's project layout and command line, and the user's kubeconfig file.
 
 pub mod k0sctl;
 pub mod kubeconfig;
+pub mod node;
 pub mod ssh;
 pub mod vagrant;

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::cluster::probe::{Kind, Probe, ProbeError};
 use crate::inventory::Inventory;
 use crate::plan::{Plan, Role};
 
@@ -18,7 +19,7 @@ pub fn server(plan: &Plan, inventory: &Inventory) -> String {
 }
 
 /// What answered at `server`, or why nothing did.
-pub fn api_answers(kubeconfig: &Path, server: &str) -> Result<String, String> {
+pub fn api_answers(kubeconfig: &Path, server: &str) -> Probe<String> {
     match readyz(kubeconfig, server)? {
         ApiAnswer::Readyz(body) => Ok(format!("kubectl: {server}/readyz says {body}")),
         ApiAnswer::PortOpen => Ok(format!(
@@ -41,7 +42,7 @@ pub enum ApiAnswer {
 /// `--server` overrides only the address: TLS is still verified against the kubeconfig's CA, and
 /// every controller's address is in the API certificate (k0sctl adds each controller's address and
 /// privateAddress to `spec.api.sans`: k0sproject/k0sctl `phase/configure_k0s.go`, Prepare).
-pub fn readyz(kubeconfig: &Path, server: &str) -> Result<ApiAnswer, String> {
+pub fn readyz(kubeconfig: &Path, server: &str) -> Probe<ApiAnswer> {
     let kubectl = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -53,18 +54,24 @@ pub fn readyz(kubeconfig: &Path, server: &str) -> Result<ApiAnswer, String> {
         Ok(out) if out.status.success() => Ok(ApiAnswer::Readyz(
             String::from_utf8_lossy(&out.stdout).trim().to_string(),
         )),
-        Ok(out) => Err(crate::util::text::tail(
-            &String::from_utf8_lossy(&out.stderr),
-            2,
+        Ok(out) => Err(ProbeError::new(
+            // No code: kubectl was ended by a signal.
+            out.status.code().map_or(Kind::Output, Kind::Exit),
+            crate::util::text::tail(&String::from_utf8_lossy(&out.stderr), 2),
         )),
         // No kubectl here: at least the port must answer.
         Err(_) => {
             let hostport = server.trim_start_matches("https://");
-            let addr: SocketAddr = hostport
-                .parse()
-                .map_err(|_| format!("{hostport} is not an address"))?;
-            TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-                .map_err(|e| e.to_string())?;
+            let addr: SocketAddr = hostport.parse().map_err(|_| {
+                ProbeError::new(Kind::Connect, format!("{hostport} is not an address"))
+            })?;
+            TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(|e| {
+                let kind = match e.kind() {
+                    std::io::ErrorKind::TimedOut => Kind::Timeout,
+                    _ => Kind::Connect,
+                };
+                ProbeError::new(kind, e.to_string())
+            })?;
             Ok(ApiAnswer::PortOpen)
         }
     }
@@ -73,16 +80,21 @@ pub fn readyz(kubeconfig: &Path, server: &str) -> Result<ApiAnswer, String> {
 /// The `api` check from this host. Where the plan has one shared API address (one controller, or
 /// the virtual IP on libvirt) that address is asked. Without one (Tart: softnet lets a VM send only
 /// from its DHCP address, so no VIP can exist: cirruslabs/tart `Sources/tart/Commands/Run.swift`)
-/// every controller is asked in plan order until one answers, and the answer names it.
-pub fn api_check(plan: &Plan, inventory: &Inventory, kubeconfig: &Path) -> Result<String, String> {
+/// every controller is asked in plan order until one answers, and the answer names it. When none
+/// does, the failure has the kind of the last one asked.
+pub fn api_check(plan: &Plan, inventory: &Inventory, kubeconfig: &Path) -> Probe<String> {
     if !kubeconfig.exists() {
-        return Err(format!("no kubeconfig at {}", kubeconfig.display()));
+        return Err(ProbeError::new(
+            Kind::Missing,
+            format!("no kubeconfig at {}", kubeconfig.display()),
+        ));
     }
     if plan.cluster.api_address.is_some() {
         let server = server(plan, inventory);
         return api_answers(kubeconfig, &server);
     }
     let mut missed = Vec::new();
+    let mut kind = Kind::Missing;
     for controller in plan.nodes.iter().filter(|n| n.role == Role::Controller) {
         let Some(node) = inventory.node(&controller.name) else {
             missed.push(format!("{} is not in the inventory", controller.name));
@@ -107,12 +119,16 @@ pub fn api_check(plan: &Plan, inventory: &Inventory, kubeconfig: &Path) -> Resul
             Err(reason) => {
                 tracing::debug!(node = %node.name, %reason, "API does not answer");
                 missed.push(format!("{} did not answer: {reason}", node.name));
+                kind = reason.kind;
             }
         }
     }
-    Err(if missed.is_empty() {
-        "no controller in the plan".to_string()
-    } else {
-        missed.join("; ")
-    })
+    Err(ProbeError::new(
+        kind,
+        if missed.is_empty() {
+            "no controller in the plan".to_string()
+        } else {
+            missed.join("; ")
+        },
+    ))
 }

@@ -5,8 +5,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::adapters::node;
 use crate::adapters::ssh::{connect, KnownHosts};
 use crate::cluster::checks::{self, Check};
+use crate::cluster::probe::Probe;
 use crate::cluster::report::{self, Limits};
 use crate::inventory::Inventory;
 use crate::plan::{Plan, Role};
@@ -68,7 +70,7 @@ pub struct Drill<'a> {
     pub settle: Duration,
     /// How long the node may take to come back.
     pub restore_within: Duration,
-    pub api: &'a (dyn Fn() -> Result<String, String> + Sync),
+    pub api: &'a (dyn Fn() -> Probe<String> + Sync),
 }
 
 /// The checks that say whether the cluster still serves: the API, etcd, and the nodes left.
@@ -116,10 +118,7 @@ impl Drill<'_> {
         let session = connect(&n.name, &n.ssh, self.known_hosts, &self.limits.connect)
             .map_err(|e| fail(e.to_string()))?;
         session
-            .run(
-                &format!("sudo {} {command}", n.k0s_binary),
-                Duration::from_secs(120),
-            )
+            .run(&node::k0s(&n.k0s_binary, command), Duration::from_secs(120))
             .map_err(|e| fail(e.to_string()))?;
         Ok(())
     }

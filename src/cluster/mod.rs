@@ -1,15 +1,21 @@
-//! The running cluster: what it says over SSH and from the host (report), the named checks over
-//! that, the API as this host sees it, Node objects, the workload probe and the failure drill.
+//! The running cluster: what it says over SSH and from the host (report, each probe's result a
+//! [`probe::Probe`]), the named checks over that, the API as this host sees it, Node objects, the
+//! workload probe and the failure drill.
 
 pub mod api;
 pub mod checks;
 pub mod drill;
 pub mod nodes;
+pub mod probe;
 pub mod report;
 pub mod workloads;
 
 use crate::util::exit::Category;
 use nodes::ParseError;
+
+/// The `schema_version` of `status --json` and `health --json`: raised when a field is removed or
+/// changes its meaning (added fields keep it).
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// Failures of the cluster itself, seen over SSH or from the host while deploying.
 #[derive(Debug, thiserror::Error)]

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::ssh::{connect, KnownHosts, Retry};
+use crate::adapters::node::{self, section, Section};
+use crate::adapters::ssh::{connect, KnownHosts, Retry, SshError};
 use crate::cluster::nodes::{parse_nodes, NodeList};
-use crate::inventory::Inventory;
+use crate::cluster::probe::{self, section_ok, Kind, Probe, ProbeError};
+use crate::inventory::{Inventory, InventoryNode};
 use crate::plan::{Plan, Role};
 use crate::util::parallel;
 
@@ -32,37 +34,46 @@ pub struct EtcdMembers {
     pub members: std::collections::BTreeMap<String, String>,
 }
 
-pub fn parse_k0s_status(json: &str) -> Result<K0sStatus, String> {
-    serde_json::from_str(json).map_err(|e| format!("not k0s status JSON ({e})"))
+pub fn parse_k0s_status(json: &str) -> Probe<K0sStatus> {
+    serde_json::from_str(json)
+        .map_err(|e| ProbeError::new(Kind::Output, format!("not k0s status JSON ({e})")))
 }
 
-pub fn parse_etcd_members(json: &str) -> Result<EtcdMembers, String> {
-    serde_json::from_str(json).map_err(|e| format!("not etcd member-list JSON ({e})"))
+pub fn parse_etcd_members(json: &str) -> Probe<EtcdMembers> {
+    serde_json::from_str(json)
+        .map_err(|e| ProbeError::new(Kind::Output, format!("not etcd member-list JSON ({e})")))
 }
 
-/// What one node said. `Err` holds the reason a probe failed.
+/// What one node said; every probe is its value or why it failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeReport {
     pub name: String,
     pub role: Role,
     pub address: String,
     pub planned_workloads: bool,
-    pub ssh: Result<(), String>,
-    pub service: Result<String, String>,
-    pub k0s: Result<K0sStatus, String>,
-    pub ready: Result<(), String>,
+    #[serde(serialize_with = "probe::json")]
+    pub ssh: Probe<()>,
+    #[serde(serialize_with = "probe::json")]
+    pub service: Probe<String>,
+    #[serde(serialize_with = "probe::json")]
+    pub k0s: Probe<K0sStatus>,
+    #[serde(serialize_with = "probe::json")]
+    pub ready: Probe<()>,
     pub taints: Vec<String>,
     pub takes_workloads: Option<bool>,
     /// Other nodes' addresses this node could not reach (port 22).
-    pub unreachable: Result<Vec<String>, String>,
+    #[serde(serialize_with = "probe::json")]
+    pub unreachable: Probe<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub cluster: String,
     pub nodes: Vec<NodeReport>,
-    pub etcd: Result<EtcdMembers, String>,
-    pub api: Result<String, String>,
+    #[serde(serialize_with = "probe::json")]
+    pub etcd: Probe<EtcdMembers>,
+    #[serde(serialize_with = "probe::json")]
+    pub api: Probe<String>,
     pub kubeconfig: Option<PathBuf>,
 }
 
@@ -94,209 +105,113 @@ fn service_name(role: Role) -> &'static str {
     }
 }
 
-struct Probe {
-    session: Result<(), String>,
-    service: Result<String, String>,
-    k0s: Result<K0sStatus, String>,
-    unreachable: Result<Vec<String>, String>,
+struct NodeProbe {
+    session: Probe<()>,
+    service: Probe<String>,
+    k0s: Probe<K0sStatus>,
+    unreachable: Probe<Vec<String>>,
     /// The first controller only: `kubectl get nodes -o json` and `etcd member-list`.
     cluster: Option<ClusterViews>,
 }
 
-type ClusterViews = (Result<NodeList, String>, Result<EtcdMembers, String>);
-
-/// One command of a probe script, its stderr kept apart from its stdout: stdout, then
-/// `--- <exit code>`, then its stderr with every line prefixed `! ` (so it can never pass for a
-/// marker), then `---`. The JSON of `k0s etcd member-list` must not meet stderr: k0s builds its
-/// etcd client without a logger (k0sproject/k0s `pkg/etcd/client.go`), so clientv3 may log JSON
-/// warnings there. POSIX sh only: the node's login shell may be dash. `$e` is set by [`script`].
-fn section(command: &str) -> String {
-    format!("{command} 2>\"$e\"; r=$?; printf '\\n--- %s\\n' \"$r\"; awk '{{print \"! \" $0}}' \"$e\"; echo ---")
-}
-
-/// A probe script: one temporary file takes each command's stderr in turn.
-fn script(sections: &[String]) -> String {
-    format!(
-        "e=$(mktemp 2>/dev/null) || e=/tmp/k0s-vagrant-probe.$$; {}; rm -f \"$e\"",
-        sections.join("; ")
-    )
-}
+type ClusterViews = (Probe<NodeList>, Probe<EtcdMembers>);
 
 fn cluster_sections(k0s: &str) -> [String; 2] {
     [
-        section(&format!("sudo {k0s} kubectl get nodes -o json")),
-        section(&format!("sudo {k0s} etcd member-list")),
+        section(&node::kubectl(k0s, "get nodes -o json")),
+        section(&node::k0s(k0s, "etcd member-list")),
     ]
 }
 
 fn cluster_views(parts: &[Section]) -> ClusterViews {
     (
-        section_ok(parts.first()).and_then(|json| parse_nodes(&json).map_err(|e| e.to_string())),
+        section_ok(parts.first()).and_then(|json| {
+            parse_nodes(&json).map_err(|e| ProbeError::new(Kind::Output, e.to_string()))
+        }),
         section_ok(parts.get(1)).and_then(|json| parse_etcd_members(&json)),
     )
 }
 
 /// The cluster views from one controller, on a connection of their own (the fallback when the
 /// first controller could not give them).
-fn ask_controller(
-    node: &crate::inventory::InventoryNode,
-    kh: &KnownHosts,
-    limits: &Limits,
-) -> ClusterViews {
-    let out = connect(&node.name, &node.ssh, kh, &limits.connect)
-        .map_err(|e| e.to_string())
-        .and_then(|s| {
-            s.exec(&script(&cluster_sections(&node.k0s_binary)), limits.command)
-                .map_err(|e| e.to_string())
-        });
-    match out {
-        Ok(out) => cluster_views(&sections(&out.stdout)),
-        Err(e) => (Err(e.clone()), Err(e)),
+fn ask_controller(node: &InventoryNode, kh: &KnownHosts, limits: &Limits) -> ClusterViews {
+    let parts = connect(&node.name, &node.ssh, kh, &limits.connect)
+        .and_then(|s| node::run_script(&s, &cluster_sections(&node.k0s_binary), limits.command));
+    match parts {
+        Ok(parts) => cluster_views(&parts),
+        Err(e) => (Err(ProbeError::from(&e)), Err(ProbeError::from(&e))),
     }
 }
 
 /// One round trip per node: every probe in one script, each in its own [`section`]; the TCP
 /// probes to the other nodes run side by side.
-fn probe_script(k0s: &str, role: Role, others: &[String], with_cluster: bool) -> String {
-    let targets = others.join(" ");
+fn probe_sections(k0s: &str, role: Role, others: &[String], with_cluster: bool) -> Vec<String> {
     let mut parts = vec![
         section(&format!("systemctl is-active {}", service_name(role))),
-        section(&format!("sudo {k0s} status -o json")),
-        section(&format!(
-            "{{ for a in {targets}; do (timeout 3 bash -c \"exec 3<>/dev/tcp/$a/22\" 2>/dev/null && echo \"$a ok\" || echo \"$a fail\") & done; wait; }}"
-        )),
+        section(&node::k0s(k0s, "status -o json")),
+        section(&node::reach(others)),
     ];
     if with_cluster {
         parts.extend(cluster_sections(k0s));
     }
-    script(&parts)
-}
-
-/// What one command of a probe script printed, and its exit code.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Section {
-    stdout: String,
-    code: i32,
-    stderr: String,
-}
-
-/// The sections of a probe script's output (see [`section`]).
-fn sections(out: &str) -> Vec<Section> {
-    let mut result: Vec<Section> = Vec::new();
-    let mut text = String::new();
-    // After `--- <code>`, until `---`: the stderr of the section just closed.
-    let mut in_stderr = false;
-    for line in out.lines() {
-        if in_stderr {
-            if let Some(err) = line.strip_prefix("! ").or((line == "!").then_some("")) {
-                if let Some(last) = result.last_mut() {
-                    last.stderr.push_str(err);
-                    last.stderr.push('\n');
-                }
-                continue;
-            }
-            in_stderr = false;
-            if line == "---" {
-                continue;
-            }
-        }
-        match line
-            .strip_prefix("--- ")
-            .and_then(|rc| rc.trim().parse::<i32>().ok())
-        {
-            Some(code) => {
-                result.push(Section {
-                    stdout: std::mem::take(&mut text),
-                    code,
-                    stderr: String::new(),
-                });
-                in_stderr = true;
-            }
-            None => {
-                text.push_str(line);
-                text.push('\n');
-            }
-        }
-    }
-    result
-}
-
-/// A section's stdout on success (its stderr is ignored then: warnings only). On failure the
-/// reason is the tail of its stderr, else of its stdout; etcd client log lines (JSON with a
-/// `level`) are left out of it when the command said anything else.
-fn section_ok(section: Option<&Section>) -> Result<String, String> {
-    match section {
-        Some(s) if s.code == 0 => Ok(s.stdout.clone()),
-        Some(s) => {
-            let plain: String = s
-                .stderr
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("{\"level\":"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            let said = if !plain.trim().is_empty() {
-                &plain
-            } else if !s.stderr.trim().is_empty() {
-                &s.stderr
-            } else {
-                &s.stdout
-            };
-            Err(format!(
-                "exit code {}: {}",
-                s.code,
-                crate::util::text::tail(said, 2)
-            ))
-        }
-        None => Err("no answer".to_string()),
-    }
+    parts
 }
 
 fn probe_node(
-    node: &crate::inventory::InventoryNode,
+    node: &InventoryNode,
     role: Role,
     others: &[String],
     with_cluster: bool,
     kh: &KnownHosts,
     limits: &Limits,
-) -> Probe {
-    let failed = |why: String| Probe {
-        session: Err(why),
-        service: Err("no SSH".into()),
-        k0s: Err("no SSH".into()),
-        unreachable: Err("no SSH".into()),
-        cluster: None,
+) -> NodeProbe {
+    // What depends on the session fails with its kind, and says only "no SSH".
+    let failed = |e: SshError| {
+        let why = ProbeError::from(&e);
+        let no_ssh = || ProbeError::new(why.kind, "no SSH");
+        NodeProbe {
+            service: Err(no_ssh()),
+            k0s: Err(no_ssh()),
+            unreachable: Err(no_ssh()),
+            session: Err(why),
+            cluster: None,
+        }
     };
     let session = match connect(&node.name, &node.ssh, kh, &limits.connect) {
         Ok(s) => s,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(e),
     };
-    let out = match session.exec(
-        &probe_script(&node.k0s_binary, role, others, with_cluster),
-        limits.command,
-    ) {
-        Ok(out) => out.stdout,
-        Err(e) => return failed(e.to_string()),
+    let probe = probe_sections(&node.k0s_binary, role, others, with_cluster);
+    let parts = match node::run_script(&session, &probe, limits.command) {
+        Ok(parts) => parts,
+        Err(e) => return failed(e),
     };
-    let parts = sections(&out);
-    let service = match parts.first() {
-        Some(s) if s.code == 0 => Ok(s.stdout.trim().to_string()),
-        Some(s) => Err(format!("{} is {}", service_name(role), s.stdout.trim())),
-        None => Err("no answer".to_string()),
-    };
-    let k0s = section_ok(parts.get(1)).and_then(|json| parse_k0s_status(&json));
-    let unreachable = section_ok(parts.get(2)).map(|text| {
-        text.lines()
-            .filter_map(|l| l.strip_suffix(" fail"))
-            .map(String::from)
-            .collect()
-    });
-    let cluster = with_cluster.then(|| cluster_views(parts.get(3..).unwrap_or_default()));
-    Probe {
-        session: Ok(()),
-        service,
-        k0s,
-        unreachable,
-        cluster,
+    NodeProbe::read(&parts, role, others, with_cluster)
+}
+
+impl NodeProbe {
+    /// What the sections of [`probe_sections`] say.
+    fn read(parts: &[Section], role: Role, others: &[String], with_cluster: bool) -> NodeProbe {
+        let service = match parts.first() {
+            Some(s) if s.code != 0 => Err(ProbeError::new(
+                Kind::Exit(s.code),
+                format!("{} is {}", service_name(role), s.stdout.trim()),
+            )),
+            first => section_ok(first).map(|s| s.trim().to_string()),
+        };
+        let unreachable = section_ok(parts.get(2)).map(|text| {
+            node::reached(others, &text)
+                .into_iter()
+                .filter_map(|(target, ok)| (!ok).then_some(target))
+                .collect()
+        });
+        NodeProbe {
+            session: Ok(()),
+            service,
+            k0s: section_ok(parts.get(1)).and_then(|json| parse_k0s_status(&json)),
+            unreachable,
+            cluster: with_cluster.then(|| cluster_views(parts.get(3..).unwrap_or_default())),
+        }
     }
 }
 
@@ -306,55 +221,99 @@ pub fn collect(
     inventory: &Inventory,
     kh: &KnownHosts,
     limits: &Limits,
-    api: impl Fn() -> Result<String, String> + Sync,
+    api: impl Fn() -> Probe<String> + Sync,
 ) -> Report {
-    let roles: Vec<(Role, bool)> = inventory
+    let nodes = Planned::new(plan, inventory);
+    let (probes, api) = probe_all(&nodes, kh, limits, api);
+    let (node_list, etcd) = views_with_fallback(&nodes, &probes, kh, limits);
+    let reports = inventory
         .nodes
         .iter()
-        .map(|n| {
-            plan.node(&n.name)
-                .map_or((Role::Worker, true), |p| (p.role, p.runs_workloads))
-        })
+        .zip(probes)
+        .zip(&nodes.roles)
+        .map(|((node, probe), &role)| node_report(node, probe, role, &node_list))
         .collect();
-    let indexed: Vec<usize> = (0..inventory.nodes.len()).collect();
-    // One controller answers for the cluster; the others only if it cannot (below).
-    let first_controller = roles.iter().position(|(role, _)| *role == Role::Controller);
-    let (probes, api) = std::thread::scope(|scope| {
+    Report {
+        cluster: plan.cluster.name.clone(),
+        nodes: reports,
+        etcd,
+        api,
+        kubeconfig: None,
+    }
+}
+
+/// The inventory's nodes with what the plan says of each.
+struct Planned<'a> {
+    inventory: &'a Inventory,
+    /// Per node: its role, and whether the plan lets it run workloads.
+    roles: Vec<(Role, bool)>,
+    /// One controller answers for the cluster; the others only if it cannot.
+    first_controller: Option<usize>,
+}
+
+impl Planned<'_> {
+    fn new<'a>(plan: &Plan, inventory: &'a Inventory) -> Planned<'a> {
+        let roles: Vec<(Role, bool)> = inventory
+            .nodes
+            .iter()
+            .map(|n| {
+                plan.node(&n.name)
+                    .map_or((Role::Worker, true), |p| (p.role, p.runs_workloads))
+            })
+            .collect();
+        let first_controller = roles.iter().position(|(role, _)| *role == Role::Controller);
+        Planned {
+            inventory,
+            roles,
+            first_controller,
+        }
+    }
+}
+
+/// Every node's probe and the API check from this host, all at once.
+fn probe_all(
+    nodes: &Planned,
+    kh: &KnownHosts,
+    limits: &Limits,
+    api: impl Fn() -> Probe<String> + Sync,
+) -> (Vec<NodeProbe>, Probe<String>) {
+    let all = &nodes.inventory.nodes;
+    let indexed: Vec<usize> = (0..all.len()).collect();
+    std::thread::scope(|scope| {
         let api = scope.spawn(&api);
         let probes = parallel(&indexed, |&i| {
-            let others: Vec<String> = inventory
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, n)| n.address.to_string())
-                .collect();
-            probe_node(
-                &inventory.nodes[i],
-                roles[i].0,
-                &others,
-                Some(i) == first_controller,
-                kh,
-                limits,
-            )
+            let with_cluster = Some(i) == nodes.first_controller;
+            let others = node::reach_targets(all, i);
+            probe_node(&all[i], nodes.roles[i].0, &others, with_cluster, kh, limits)
         });
-        (
-            probes,
-            api.join()
-                .unwrap_or_else(|_| Err("API check panicked".into())),
-        )
-    });
-    // Cluster views: from the first controller, else from the next one that answers.
+        let api = api.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (probes, api)
+    })
+}
+
+/// The cluster views from the first controller; what it could not give, from the next controller
+/// that answers.
+fn views_with_fallback(
+    nodes: &Planned,
+    probes: &[NodeProbe],
+    kh: &KnownHosts,
+    limits: &Limits,
+) -> ClusterViews {
     let mut views: ClusterViews = probes
         .iter()
         .find_map(|p| p.cluster.clone())
-        .unwrap_or_else(|| (Err("no controller".into()), Err("no controller".into())));
-    for (i, node) in inventory.nodes.iter().enumerate() {
+        .unwrap_or_else(|| {
+            // No views: the first controller had no SSH, or there is no controller.
+            let kind = nodes.first_controller.map_or(Kind::Missing, |_| Kind::Ssh);
+            let none = || ProbeError::new(kind, "no controller");
+            (Err(none()), Err(none()))
+        });
+    for (i, node) in nodes.inventory.nodes.iter().enumerate() {
         if views.0.is_ok() && views.1.is_ok() {
             break;
         }
-        if roles[i].0 != Role::Controller
-            || Some(i) == first_controller
+        if nodes.roles[i].0 != Role::Controller
+            || Some(i) == nodes.first_controller
             || probes[i].session.is_err()
         {
             continue;
@@ -367,53 +326,46 @@ pub fn collect(
             views.1 = e;
         }
     }
-    let (nodes, etcd) = views;
-    let reports = inventory
-        .nodes
-        .iter()
-        .zip(probes)
-        .zip(&roles)
-        .map(|((node, probe), (role, planned_workloads))| {
-            let k8s = nodes.as_ref().map_err(Clone::clone).and_then(|list| {
-                list.items
+    views
+}
+
+/// One node's report: what it said itself, and what the Node list says of it.
+fn node_report(
+    node: &InventoryNode,
+    probe: NodeProbe,
+    (role, planned_workloads): (Role, bool),
+    node_list: &Probe<NodeList>,
+) -> NodeReport {
+    let k8s = node_list.as_ref().map_err(Clone::clone).and_then(|list| {
+        list.items
+            .iter()
+            .find(|n| n.metadata.name == node.name)
+            .ok_or_else(|| ProbeError::new(Kind::Missing, "not registered"))
+    });
+    NodeReport {
+        name: node.name.clone(),
+        role,
+        address: node.address.to_string(),
+        planned_workloads,
+        ssh: probe.session,
+        service: probe.service,
+        k0s: probe.k0s,
+        ready: k8s.clone().and_then(|n| {
+            n.readiness()
+                .map_err(|why| ProbeError::new(Kind::NotReady, why))
+        }),
+        taints: k8s
+            .as_ref()
+            .map(|n| {
+                n.spec
+                    .taints
                     .iter()
-                    .find(|n| n.metadata.name == node.name)
-                    .cloned()
-                    .ok_or_else(|| "not registered".to_string())
-            });
-            NodeReport {
-                name: node.name.clone(),
-                role: *role,
-                address: node.address.to_string(),
-                planned_workloads: *planned_workloads,
-                ssh: probe.session,
-                service: probe.service,
-                k0s: probe.k0s,
-                ready: k8s
-                    .as_ref()
-                    .map_err(Clone::clone)
-                    .and_then(|n| n.readiness()),
-                taints: k8s
-                    .as_ref()
-                    .map(|n| {
-                        n.spec
-                            .taints
-                            .iter()
-                            .map(|t| format!("{}:{}", t.key, t.effect))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                takes_workloads: k8s.as_ref().ok().map(|n| n.takes_workloads()),
-                unreachable: probe.unreachable,
-            }
-        })
-        .collect();
-    Report {
-        cluster: plan.cluster.name.clone(),
-        nodes: reports,
-        etcd,
-        api,
-        kubeconfig: None,
+                    .map(|t| format!("{}:{}", t.key, t.effect))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        takes_workloads: k8s.as_ref().ok().map(|n| n.takes_workloads()),
+        unreachable: probe.unreachable,
     }
 }
 
@@ -422,54 +374,15 @@ mod tests {
     use super::*;
     use std::process::Command;
 
-    /// The section protocol run by a real POSIX shell (dash, the login shell of the nodes).
-    #[test]
-    fn sections_keep_stderr_apart_from_json_under_dash() {
-        let warn =
-            r#"{"level":"warn","logger":"etcd-client","msg":"retrying of unary invoker failed"}"#;
-        let probe = script(&[
-            section(&format!(
-                "( echo '{warn}' >&2; echo '{{\"members\":{{\"control-plane-1\":\"https://10.0.0.10:2380\"}}}}'; echo '{warn}' >&2 )"
-            )),
-            section(&format!(
-                "( echo partial; echo '{warn}' >&2; echo 'Error: etcdserver: request timed out' >&2; exit 3 )"
-            )),
-            section("printf 'no newline'"),
-            section("( echo '--- 0' >&2; exit 1 )"),
-        ]);
-        let out = Command::new("dash")
-            .args(["-c", &probe])
-            .output()
-            .expect("dash runs");
-        let parts = sections(&String::from_utf8_lossy(&out.stdout));
-        assert_eq!(parts.len(), 4, "{parts:?}");
-        let members = section_ok(parts.first()).and_then(|j| parse_etcd_members(&j));
-        assert_eq!(
-            members.map(|m| m.members.len()),
-            Ok(1),
-            "stderr stays out of the JSON"
-        );
-        assert_eq!(
-            section_ok(parts.get(1)),
-            Err("exit code 3: Error: etcdserver: request timed out".to_string())
-        );
-        assert_eq!(parts[2].stdout.trim(), "no newline");
-        // A stderr line that looks like a marker is still stderr.
-        assert_eq!(
-            section_ok(parts.get(3)),
-            Err("exit code 1: --- 0".to_string())
-        );
-    }
-
     /// The whole probe script is POSIX sh: dash parses it (`-n`: without running it).
     #[test]
     fn probe_script_parses_under_dash() {
-        let probe = probe_script(
+        let probe = node::script(&probe_sections(
             "/usr/local/bin/k0s",
             Role::Controller,
             &["10.0.0.11".into(), "10.0.0.20".into()],
             true,
-        );
+        ));
         let out = Command::new("dash")
             .args(["-n", "-c", &probe])
             .output()

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::adapters::node;
 use crate::adapters::ssh::{connect, KnownHosts, Session};
-use crate::cluster::checks::Check;
+use crate::cluster::checks::{verdict, Check, Verdict};
 use crate::cluster::report::Limits;
 use crate::inventory::Inventory;
 use crate::plan::{Plan, Role};
@@ -70,7 +71,7 @@ struct PodSpec {
 
 fn kubectl(session: &Session, k0s: &str, args: &str, limits: &Limits) -> Result<String, String> {
     session
-        .run(&format!("sudo {k0s} kubectl {args}"), limits.command)
+        .run(&node::kubectl(k0s, args), limits.command)
         .map_err(|e| e.to_string())
 }
 
@@ -81,10 +82,11 @@ fn placed(
     limits: &Limits,
     wait: Duration,
 ) -> Result<BTreeSet<String>, String> {
-    let apply =
-        format!("sudo {k0s} kubectl apply -f - <<'K0S_VAGRANT_EOF'\n{MANIFEST}K0S_VAGRANT_EOF");
     session
-        .run(&apply, limits.command)
+        .run(
+            &node::kubectl_with_input(k0s, "apply -f -", MANIFEST),
+            limits.command,
+        )
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + wait;
     loop {
@@ -133,12 +135,48 @@ pub fn check(
     limits: &Limits,
     wait: Duration,
 ) -> Check {
-    let fail = |reason: String| Check {
-        name: "workloads",
-        ok: false,
-        reason,
-    };
-    let controller = inventory
+    Check::new("workloads", probe(plan, inventory, kh, limits, wait))
+}
+
+fn probe(
+    plan: &Plan,
+    inventory: &Inventory,
+    kh: &KnownHosts,
+    limits: &Limits,
+    wait: Duration,
+) -> Verdict {
+    let (session, k0s) = controller_session(plan, inventory, kh, limits)
+        .ok_or_else(|| vec!["no controller answers over SSH".to_string()])?;
+    let result = placed(&session, &k0s, limits, wait);
+    let removed = kubectl(
+        &session,
+        &k0s,
+        &format!("delete daemonset {NAME} --wait=false"),
+        limits,
+    );
+    let on = result.map_err(|e| vec![e])?;
+    let mut problems = misplaced(plan, &on);
+    if let Err(e) = removed {
+        problems.push(format!(
+            "removing the probe failed ({e}); remove it: kubectl delete daemonset {NAME}"
+        ));
+    }
+    verdict(problems, || {
+        format!(
+            "probe pods ran on exactly {}",
+            join(&on.iter().collect::<Vec<_>>())
+        )
+    })
+}
+
+/// A session to the first controller that answers, and its k0s.
+fn controller_session(
+    plan: &Plan,
+    inventory: &Inventory,
+    kh: &KnownHosts,
+    limits: &Limits,
+) -> Option<(Session, String)> {
+    inventory
         .nodes
         .iter()
         .filter(|n| {
@@ -149,21 +187,12 @@ pub fn check(
             connect(&n.name, &n.ssh, kh, &limits.connect)
                 .ok()
                 .map(|s| (s, n.k0s_binary.clone()))
-        });
-    let Some((session, k0s)) = controller else {
-        return fail("no controller answers over SSH".into());
-    };
-    let result = placed(&session, &k0s, limits, wait);
-    let removed = kubectl(
-        &session,
-        &k0s,
-        &format!("delete daemonset {NAME} --wait=false"),
-        limits,
-    );
-    let on = match result {
-        Ok(on) => on,
-        Err(e) => return fail(e),
-    };
+        })
+}
+
+/// What is wrong with where the probe's pods ran: on a node the plan keeps free of workloads, or
+/// not on one it lets run them.
+fn misplaced(plan: &Plan, on: &BTreeSet<String>) -> Vec<String> {
     let allowed: BTreeSet<String> = plan
         .nodes
         .iter()
@@ -171,7 +200,7 @@ pub fn check(
         .map(|n| n.name.clone())
         .collect();
     let forbidden: Vec<&String> = on.difference(&allowed).collect();
-    let missing: Vec<&String> = allowed.difference(&on).collect();
+    let missing: Vec<&String> = allowed.difference(on).collect();
     let mut problems = Vec::new();
     if !forbidden.is_empty() {
         problems.push(format!(
@@ -185,23 +214,7 @@ pub fn check(
             join(&missing)
         ));
     }
-    if let Err(e) = removed {
-        problems.push(format!(
-            "removing the probe failed ({e}); remove it: kubectl delete daemonset {NAME}"
-        ));
-    }
-    if problems.is_empty() {
-        Check {
-            name: "workloads",
-            ok: true,
-            reason: format!(
-                "probe pods ran on exactly {}",
-                join(&on.iter().collect::<Vec<_>>())
-            ),
-        }
-    } else {
-        fail(problems.join("; "))
-    }
+    problems
 }
 
 fn join(names: &[&String]) -> String {

@@ -3,8 +3,16 @@
 use super::{print_stdout, Running};
 use crate::adapters::vagrant::Project;
 use crate::cli::HealthArgs;
-use crate::cluster::{checks, report, workloads};
+use crate::cluster::{checks, report, workloads, SCHEMA_VERSION};
 use crate::error::Error;
+
+/// `health --json`.
+#[derive(serde::Serialize)]
+struct Json<'a> {
+    schema_version: u32,
+    healthy: bool,
+    checks: &'a [checks::Check],
+}
 
 pub fn run(project: &Project, args: &HealthArgs) -> Result<(), Error> {
     let running = Running::load(project)?;
@@ -23,8 +31,12 @@ pub fn run(project: &Project, args: &HealthArgs) -> Result<(), Error> {
     }
     let healthy = checks.iter().all(|c| c.ok);
     if args.json {
-        let doc = serde_json::json!({"healthy": healthy, "checks": checks});
-        print_stdout(&(serde_json::to_string_pretty(&doc).expect("checks serialize") + "\n"))?;
+        let json = Json {
+            schema_version: SCHEMA_VERSION,
+            healthy,
+            checks: &checks,
+        };
+        print_stdout(&(serde_json::to_string_pretty(&json).expect("checks serialize") + "\n"))?;
     } else {
         let mut out = String::new();
         for c in &checks {

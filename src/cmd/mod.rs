@@ -101,7 +101,7 @@ impl Running {
 
     /// Whether the API answers from this host with the exported kubeconfig: at the shared API
     /// address, else at the first controller that answers.
-    pub fn api(&self) -> Result<String, String> {
+    pub fn api(&self) -> crate::cluster::probe::Probe<String> {
         api::api_check(&self.plan, &self.inventory, &self.kubeconfig)
     }
 

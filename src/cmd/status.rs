@@ -3,10 +3,21 @@
 use super::{print_stdout, Running};
 use crate::adapters::vagrant::Project;
 use crate::cli::StatusArgs;
+use crate::cluster::probe::Probe;
+use crate::cluster::report::Report;
+use crate::cluster::SCHEMA_VERSION;
 use crate::error::Error;
 use crate::util::table;
 
-fn cell<T>(r: &Result<T, String>, ok: impl Fn(&T) -> String) -> String {
+/// `status --json`: the report, after the version of its form.
+#[derive(serde::Serialize)]
+struct Json<'a> {
+    schema_version: u32,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+fn cell<T>(r: &Probe<T>, ok: impl Fn(&T) -> String) -> String {
     match r {
         Ok(v) => ok(v),
         Err(_) => "FAIL".to_string(),
@@ -16,8 +27,12 @@ fn cell<T>(r: &Result<T, String>, ok: impl Fn(&T) -> String) -> String {
 pub fn run(project: &Project, args: &StatusArgs) -> Result<(), Error> {
     let report = Running::load(project)?.report();
     if args.json {
+        let json = Json {
+            schema_version: SCHEMA_VERSION,
+            report: &report,
+        };
         return print_stdout(
-            &(serde_json::to_string_pretty(&report).expect("report serializes") + "\n"),
+            &(serde_json::to_string_pretty(&json).expect("report serializes") + "\n"),
         );
     }
     let header = [

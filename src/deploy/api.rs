@@ -59,7 +59,7 @@ impl Phase for ApiCheck {
         // endpoints it has learned (k0sproject/k0s docs/cplb.md).
         let said = retry_until(
             cx.timeouts().api,
-            || api_answers(&kubeconfig, &server),
+            || api_answers(&kubeconfig, &server).map_err(|e| e.to_string()),
             |attempt, elapsed, reason| {
                 eprintln!(
                     "    waiting for the API at {server} (attempt {attempt}, {}): {reason}",

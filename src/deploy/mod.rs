@@ -191,10 +191,8 @@ impl Ctx {
     fn kubectl(&self, args: &str) -> Result<String, Error> {
         let leader = self.leader()?;
         let k0s = &self.inventory.nodes[0].k0s_binary;
-        Ok(leader.run(
-            &format!("sudo {k0s} kubectl {args}"),
-            self.timeouts().command,
-        )?)
+        let command = crate::adapters::node::kubectl(k0s, args);
+        Ok(leader.run(&command, self.timeouts().command)?)
     }
 
     /// The Node objects, read from control-plane-1 once and kept until something changes them.

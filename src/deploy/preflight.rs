@@ -2,6 +2,7 @@
 //! (remembered for the HA address), and every node reaches every other node's address.
 
 use super::{Ctx, Phase, PhaseName};
+use crate::adapters::node;
 use crate::cluster::ClusterError;
 use crate::error::Error;
 use crate::inventory::Inventory;
@@ -19,22 +20,19 @@ struct Report {
     reach: Vec<(String, bool)>,
 }
 
-/// One command per node, so the matrix costs one round trip each. TCP to port 22 proves the path
-/// without needing ping (sshd runs everywhere).
-fn script(others: &[String]) -> String {
-    let targets = others.join(" ");
-    format!(
-        "hostname; echo ---; ip -o -4 addr show; echo ---; for a in {targets}; do \
-         if timeout 3 bash -c \"exec 3<>/dev/tcp/$a/22\" 2>/dev/null; then echo \"$a ok\"; else echo \"$a fail\"; fi; done"
-    )
+/// What each node is asked, in one script: the matrix costs one round trip a node.
+fn probe(others: &[String]) -> [String; 3] {
+    [
+        node::section("hostname"),
+        node::section("ip -o -4 addr show"),
+        node::section(&node::reach(others)),
+    ]
 }
 
-fn parse(out: &str) -> Report {
-    let mut parts = out.split("---\n");
-    let hostname = parts.next().unwrap_or("").trim().to_string();
-    let addresses = parts
-        .next()
-        .unwrap_or("")
+fn parse(others: &[String], parts: &[node::Section]) -> Report {
+    let stdout = |i: usize| parts.get(i).map_or("", |s| s.stdout.as_str());
+    let hostname = stdout(0).trim().to_string();
+    let addresses = stdout(1)
         .lines()
         .filter_map(|line| {
             // "2: eth1    inet 192.168.56.10/24 brd ..."
@@ -46,19 +44,10 @@ fn parse(out: &str) -> Report {
             ))
         })
         .collect();
-    let reach = parts
-        .next()
-        .unwrap_or("")
-        .lines()
-        .filter_map(|l| {
-            l.split_once(' ')
-                .map(|(a, r)| (a.to_string(), r.trim() == "ok"))
-        })
-        .collect();
     Report {
         hostname,
         addresses,
-        reach,
+        reach: node::reached(others, stdout(2)),
     }
 }
 
@@ -77,15 +66,8 @@ impl Phase for Preflight {
         let pairs: Vec<(usize, &crate::adapters::ssh::Session)> =
             cx.sessions.iter().enumerate().collect();
         let reports = parallel(&pairs, |(i, session)| {
-            let others: Vec<String> = nodes
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| j != i)
-                .map(|(_, n)| n.address.to_string())
-                .collect();
-            session
-                .run(&script(&others), timeout)
-                .map(|out| parse(&out))
+            let others = node::reach_targets(&nodes, *i);
+            node::run_script(session, &probe(&others), timeout).map(|parts| parse(&others, &parts))
         });
         let mut problems = Vec::new();
         let mut tart_isolation = false;
@@ -163,8 +145,9 @@ mod tests {
 
     #[test]
     fn report_parses_hostname_interfaces_and_reachability() {
-        let out = "worker-1\n---\n1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 192.168.121.7/24 brd 192.168.121.255 scope global dynamic eth0\n3: eth1    inet 192.168.56.20/24 brd 192.168.56.255 scope global eth1\n---\n192.168.56.10 ok\n192.168.56.21 fail\n";
-        let r = parse(out);
+        let out = "worker-1\n\n--- 0\n---\n1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet 192.168.121.7/24 brd 192.168.121.255 scope global dynamic eth0\n3: eth1    inet 192.168.56.20/24 brd 192.168.56.255 scope global eth1\n\n--- 0\n---\n192.168.56.21 fail\n192.168.56.10 ok\n\n--- 0\n---\n";
+        let others = ["192.168.56.10".to_string(), "192.168.56.21".to_string()];
+        let r = parse(&others, &node::sections(out));
         assert_eq!(r.hostname, "worker-1");
         assert_eq!(
             r.addresses[2],
