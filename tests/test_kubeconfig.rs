@@ -40,18 +40,23 @@ fn others(doc: &serde_json::Value, list: &str, name: &str) -> BTreeMap<String, s
         .collect()
 }
 
+/// Our standalone kubeconfig from k0sctl's output, named `name` and pointed at `server`.
+fn ours(name: &str, server: &str) -> String {
+    kubeconfig::standalone(
+        &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
+        name,
+        server,
+    )
+    .unwrap()
+}
+
 #[test]
 fn merge_adds_one_context_and_removal_takes_exactly_it_away() {
     let dir = Scratch::new("kubeconfig");
     let target = dir.path().join("config");
     std::fs::copy("tests/fixtures/kubeconfig/existing.yaml", &target).unwrap();
     let before = view(&target);
-    let ours = kubeconfig::standalone(
-        &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
-        "k0s-dev",
-        "https://192.168.56.100:6443",
-    )
-    .unwrap();
+    let ours = ours("k0s-dev", "https://192.168.56.100:6443");
 
     let merged = kubeconfig::merge(&target, &ours, "k0s-dev").unwrap();
     let backup = dir.path().join("config.k0s-vagrant.bak");
@@ -147,12 +152,7 @@ fn merge_adds_one_context_and_removal_takes_exactly_it_away() {
 fn merge_into_a_missing_file_creates_it_with_our_context_current() {
     let dir = Scratch::new("kubeconfig-new");
     let target = dir.path().join("sub").join("config");
-    let ours = kubeconfig::standalone(
-        &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
-        "k0s-k0s",
-        "https://192.168.56.10:6443",
-    )
-    .unwrap();
+    let ours = ours("k0s-k0s", "https://192.168.56.10:6443");
     assert_eq!(
         kubeconfig::merge(&target, &ours, "k0s-k0s").unwrap(),
         Merged::Written { backup: None }
@@ -171,12 +171,7 @@ fn a_broken_user_kubeconfig_is_reported_not_overwritten() {
     let dir = Scratch::new("kubeconfig-bad");
     let target = dir.path().join("config");
     std::fs::write(&target, "clusters: [unclosed\n").unwrap();
-    let ours = kubeconfig::standalone(
-        &std::fs::read_to_string("tests/fixtures/kubeconfig/k0sctl-output.yaml").unwrap(),
-        "k0s-k0s",
-        "https://192.168.56.10:6443",
-    )
-    .unwrap();
+    let ours = ours("k0s-k0s", "https://192.168.56.10:6443");
     let err = kubeconfig::merge(&target, &ours, "k0s-k0s").unwrap_err();
     assert!(
         err.to_string().contains("is not valid YAML")
