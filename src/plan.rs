@@ -317,6 +317,15 @@ impl Plan {
         self.nodes.iter().filter(|n| n.role == role).count()
     }
 
+    /// The names of the nodes with this role, in plan order.
+    pub fn names(&self, role: Role) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role == role)
+            .map(|n| n.name.as_str())
+            .collect()
+    }
+
     /// How many etcd members must be up for the cluster to keep serving: a majority of the
     /// controllers (every controller is an etcd member).
     pub fn quorum(&self) -> usize {

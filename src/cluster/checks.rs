@@ -17,6 +17,14 @@ pub struct Check {
 /// What a check found: what passed, or every problem.
 pub type Verdict = Result<String, Vec<String>>;
 
+impl std::fmt::Display for Check {
+    /// `ok   etcd-quorum   3 members, ...`: one line of `health` and of the drill.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.ok { "ok" } else { "FAIL" };
+        write!(f, "{verdict:<4} {:<13} {}", self.name, self.reason)
+    }
+}
+
 impl Check {
     pub fn new(name: &'static str, verdict: Verdict) -> Check {
         match verdict {
@@ -97,12 +105,7 @@ fn etcd_quorum(plan: &Plan, report: &Report) -> Verdict {
         .as_ref()
         .map_err(|e| vec![e.to_string()])?
         .members;
-    let controllers: Vec<&str> = plan
-        .nodes
-        .iter()
-        .filter(|p| p.role == Role::Controller)
-        .map(|p| p.name.as_str())
-        .collect();
+    let controllers = plan.names(Role::Controller);
     let up = |c: &str| {
         report
             .nodes

@@ -160,6 +160,31 @@ impl Drill<'_> {
     }
 
     /// Stops, looks, restores; prints as it goes. Ok when the cluster kept serving and the node is back.
+    /// Until every check passes again, or `restore_within` has passed.
+    fn wait_restored(&self, node: &str) -> Result<(), DrillError> {
+        let deadline = Instant::now() + self.restore_within;
+        loop {
+            let after = self.checks();
+            let broken: Vec<&Check> = after.iter().filter(|c| !c.ok).collect();
+            if broken.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let reason = broken
+                    .iter()
+                    .map(|c| format!("{}: {}", c.name, c.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return Err(DrillError::NotRestored {
+                    node: node.to_string(),
+                    after: self.restore_within,
+                    reason,
+                });
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
     pub fn run(&self, node: &str, method: Method) -> Result<(), DrillError> {
         let start = Instant::now();
         eprintln!(
@@ -177,39 +202,14 @@ impl Drill<'_> {
         eprintln!("==> drill: what works while {node} is down");
         let during = self.checks();
         for c in &during {
-            eprintln!(
-                "    {:<4} {:<13} {}",
-                if c.ok { "ok" } else { "FAIL" },
-                c.name,
-                c.reason
-            );
+            eprintln!("    {c}");
         }
         eprintln!("==> drill: restore {node}");
         match method {
             Method::StopK0s => self.remote(node, "start")?,
             Method::HaltVm => self.vagrant(node, &["up"])?,
         }
-        let deadline = Instant::now() + self.restore_within;
-        loop {
-            let after = self.checks();
-            let broken: Vec<&Check> = after.iter().filter(|c| !c.ok).collect();
-            if broken.is_empty() {
-                break;
-            }
-            if Instant::now() >= deadline {
-                let reason = broken
-                    .iter()
-                    .map(|c| format!("{}: {}", c.name, c.reason))
-                    .collect::<Vec<_>>()
-                    .join("; ");
-                return Err(DrillError::NotRestored {
-                    node: node.to_string(),
-                    after: self.restore_within,
-                    reason,
-                });
-            }
-            std::thread::sleep(Duration::from_secs(2));
-        }
+        self.wait_restored(node)?;
         let failed: Vec<&str> = during
             .iter()
             .filter(|c| SERVING.contains(&c.name) && !c.ok)

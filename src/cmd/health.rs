@@ -40,12 +40,7 @@ pub fn run(project: &Project, args: &HealthArgs) -> Result<(), Error> {
     } else {
         let mut out = String::new();
         for c in &checks {
-            out.push_str(&format!(
-                "{:<4} {:<13} {}\n",
-                if c.ok { "ok" } else { "FAIL" },
-                c.name,
-                c.reason
-            ));
+            out.push_str(&format!("{c}\n"));
         }
         out.push_str(if healthy {
             "healthy\n"

@@ -37,13 +37,7 @@ fn kubeconfig_server(
     // Checked first, like every setting: a bad value changes nothing.
     let merge = settings::kubeconfig_merge(env)?;
     let running = Running::load(project)?;
-    let controllers: Vec<&str> = running
-        .plan
-        .nodes
-        .iter()
-        .filter(|n| n.role == plan::Role::Controller)
-        .map(|n| n.name.as_str())
-        .collect();
+    let controllers = running.plan.names(plan::Role::Controller);
     let refuse = |why: &'static str| kubeconfig::KubeconfigError::NotAController {
         node: node.to_string(),
         why,
