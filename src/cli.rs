@@ -46,7 +46,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Deploy k0s onto the running machines: the post-up hook of `vagrant up`.
     ///
-    /// Phases: wait-ssh, preflight, render, apply, wait-ready, taints, kubeconfig, api. Each is
+    /// Phases: wait-ssh, preflight, render, apply, wait-ready, version, taints, kubeconfig, api. Each is
     /// titled and timed; a second run changes nothing. Its limits and switches are environment
     /// variables too; `k0s-vagrant --help` lists them.
     Deploy(DeployArgs),

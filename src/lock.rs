@@ -3,7 +3,7 @@
 //! orphans a VM or blocks `vagrant destroy`. It goes once no machine of the cluster exists.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::adapters::vagrant::Project;
 use crate::plan::{ApiMode, Node, Plan, Role};
@@ -11,6 +11,7 @@ use crate::settings::{CONTROL_PLANE_COUNT, WORKER_COUNT};
 use crate::util::exit::Category;
 use crate::util::files::{write_atomic, FileError};
 use crate::util::text::plural;
+use crate::util::version;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
@@ -32,6 +33,14 @@ pub enum LockError {
     },
     #[error("{var}={value}: this cluster was created by an earlier k0s-vagrant that binds the API the single-controller way, which k0s cannot change on a running controller (k0s issue 6997); run `vagrant destroy -f`, then `{var}={value} vagrant up`, or set {var}=1")]
     CannotGrowLegacy { var: &'static str, value: usize },
+    #[error("K0S_VERSION={wanted} is older than {running}, which this cluster runs; k0s cannot downgrade (k0s docs/version-skew-policy.md): unset K0S_VERSION to keep {running}, or `vagrant destroy -f` and start over")]
+    Downgrade { wanted: String, running: String },
+    #[error("K0S_VERSION={wanted} skips a minor release from {running}; k0s upgrades one minor at a time (k0s docs/version-skew-policy.md): set K0S_VERSION to a v{next} release first")]
+    SkipsMinor {
+        wanted: String,
+        running: String,
+        next: String,
+    },
     #[error("no plan lock at {}; run `vagrant up` first", path.display())]
     Missing { path: PathBuf },
     #[error(transparent)]
@@ -45,6 +54,8 @@ impl LockError {
             | LockError::WouldRemove { .. }
             | LockError::ClusterChanged { .. }
             | LockError::CannotGrowLegacy { .. }
+            | LockError::Downgrade { .. }
+            | LockError::SkipsMinor { .. }
             | LockError::Missing { .. } => Category::BadInput,
             LockError::File(_) => Category::Failed,
         }
@@ -62,7 +73,21 @@ pub struct Resolved {
 }
 
 pub fn lock_path(project: &Project) -> PathBuf {
-    project.state_dir().join("plan.json")
+    path_in(&project.state_dir())
+}
+
+/// The plan lock in a state directory (`.vagrant/k0s/plan.json`).
+pub fn path_in(state_dir: &Path) -> PathBuf {
+    state_dir.join("plan.json")
+}
+
+/// Writes the plan lock of a running cluster (the deploy records what it learned).
+pub fn write_in(state_dir: &Path, plan: &Plan) -> Result<(), LockError> {
+    Ok(write_atomic(
+        &path_in(state_dir),
+        plan.to_json().as_bytes(),
+        None,
+    )?)
 }
 
 /// The locked plan, if any.
@@ -87,8 +112,7 @@ pub fn read_lock(project: &Project) -> Result<Option<Plan>, LockError> {
 }
 
 fn write_lock(project: &Project, plan: &Plan) -> Result<(), LockError> {
-    let path = lock_path(project);
-    Ok(write_atomic(&path, plan.to_json().as_bytes(), None)?)
+    write_in(&project.state_dir(), plan)
 }
 
 /// The locked plan of a running cluster; commands that need one fail without it.
@@ -175,7 +199,8 @@ fn merge(
     same_identity(locked, &wanted)?;
     keeps_existing_machines(locked, &wanted, existing)?;
     keep_legacy_api(locked, &mut wanted)?;
-    let notes = keep_existing_sizes(locked, &mut wanted, existing);
+    let mut notes = keep_existing_sizes(locked, &mut wanted, existing);
+    notes.extend(k0s_version(locked, &mut wanted)?);
     Ok((wanted, notes))
 }
 
@@ -260,6 +285,41 @@ fn keep_legacy_api(locked: &Plan, wanted: &mut Plan) -> Result<(), LockError> {
     wanted.cluster.api_mode = ApiMode::Address;
     wanted.cluster.api_address = locked.cluster.api_address;
     Ok(())
+}
+
+/// The k0s version: the one the cluster runs (recorded by the deploy) unless K0S_VERSION asks for
+/// the next minor or a newer patch. k0sctl refuses a downgrade only after it has connected to every
+/// host, and skipping a minor not at all (k0sproject/k0sctl `phase/validate_facts.go`); decided
+/// here, nothing changes before the refusal.
+fn k0s_version(locked: &Plan, wanted: &mut Plan) -> Result<Option<String>, LockError> {
+    let Some(running) = locked.cluster.k0s_version.clone() else {
+        return Ok(None);
+    };
+    let Some(asked) = wanted.cluster.k0s_version.clone() else {
+        wanted.cluster.k0s_version = Some(running);
+        return Ok(None);
+    };
+    let (Some(from), Some(to)) = (version::release(&running), version::release(&asked)) else {
+        return Ok(None);
+    };
+    if to < from {
+        return Err(LockError::Downgrade {
+            wanted: asked,
+            running,
+        });
+    }
+    if (to.0, to.1) > (from.0, from.1 + 1) {
+        return Err(LockError::SkipsMinor {
+            wanted: asked,
+            running,
+            next: format!("{}.{}", from.0, from.1 + 1),
+        });
+    }
+    Ok((asked != running).then(|| {
+        format!(
+            "upgrading k0s from {running} to {asked}: the deploy applies it with k0sctl (controllers one at a time, then workers)"
+        )
+    }))
 }
 
 /// An existing machine keeps its sizes (a VM is not resized in place); the notes say so.

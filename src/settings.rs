@@ -198,7 +198,7 @@ pub const K0S_VAGRANT_DEPLOY_UNTIL: Var = Var::new(
     Runtime,
     "K0S_VAGRANT_DEPLOY_UNTIL",
     "all phases",
-    "wait-ssh, preflight, render, apply, wait-ready, taints, kubeconfig, api",
+    "wait-ssh, preflight, render, apply, wait-ready, version, taints, kubeconfig, api",
     "the deploy stops after this phase (deploy --until wins)",
 );
 pub const K0S_VAGRANT_SKIP_DEPLOY: Var = Var::new(

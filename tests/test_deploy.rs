@@ -9,9 +9,9 @@ mod common;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use common::cluster::{read_lines, state, Cluster};
+use common::cluster::{helper_in, read_lines, state, Cluster};
 use common::sshd::user;
-use common::{env, helper, mark_created, outcome, stderr};
+use common::{env, helper, mark_created, outcome, stderr, stdout};
 
 #[test]
 fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
@@ -74,10 +74,11 @@ fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
         c.node_state("worker-1"),
         "label node-role.kubernetes.io/worker=\n"
     );
+    // On the nodes the deploy only asks: kubectl, and `k0s status` for the version it records.
     assert!(c
         .k0s_calls()
         .iter()
-        .all(|call| call.starts_with("kubectl ")));
+        .all(|call| call.starts_with("kubectl ") || call == "status -o json"));
 
     // Kubeconfig: ours (0600) and merged into the user's next to their own contexts.
     use std::os::unix::fs::PermissionsExt;
@@ -136,6 +137,7 @@ fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
             "render",
             "apply",
             "wait-ready",
+            "version",
             "taints",
             "kubeconfig"
         ]
@@ -177,6 +179,70 @@ fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
         "no second apply"
     );
     assert_eq!(read_lines(&c.state_dir().join("known_hosts")).len(), 3);
+}
+
+/// The cluster's k0s version is recorded after the first deploy (K0S_VERSION was empty) and
+/// rendered for every later apply; `K0S_VERSION=<next minor> vagrant up` upgrades through k0sctl,
+/// and a downgrade or a skipped minor is refused at the plan step, before anything changes.
+#[test]
+fn stub_deploy_records_the_k0s_version_and_vagrant_up_upgrades_it() {
+    let c = Cluster::new(1, 1);
+    let first = c.deploy(&["--until", "taints"]);
+    assert_eq!(first.status.code(), Some(0), "{}", outcome(&first));
+    assert!(stderr(&first).contains("    record k0s v1.33.4+k0s.0 in "));
+    assert_eq!(c.locked_version().as_deref(), Some("v1.33.4+k0s.0"));
+    let config = || std::fs::read_to_string(c.state_dir().join("k0sctl.yaml")).unwrap();
+    assert!(config().contains("    version: \"v1.33.4+k0s.0\"\n"));
+    let again = c.deploy(&["--until", "taints"]);
+    let err = stderr(&again);
+    assert!(
+        err.contains("skipped: the plan lock already records k0s v1.33.4+k0s.0"),
+        "{err}"
+    );
+    assert!(err.contains("skipped: k0sctl.yaml is unchanged"), "{err}");
+
+    let refused = c.plan_up_again(&[("K0S_VERSION", "v1.32.5+k0s.0")]);
+    assert_eq!(
+        (refused.status.code(), stderr(&refused).lines().count()),
+        (Some(2), 1),
+        "{}",
+        outcome(&refused)
+    );
+    assert!(stderr(&refused).contains(
+        "K0S_VERSION=v1.32.5+k0s.0 is older than v1.33.4+k0s.0, which this cluster runs"
+    ));
+    let skips = c.plan_up_again(&[("K0S_VERSION", "v1.35.1+k0s.0")]);
+    assert_eq!(skips.status.code(), Some(2), "{}", outcome(&skips));
+    assert!(stderr(&skips).contains("set K0S_VERSION to a v1.34 release first"));
+    assert_eq!(c.locked_version().as_deref(), Some("v1.33.4+k0s.0"));
+
+    let up = c.plan_up_again(&[("K0S_VERSION", "v1.34.1+k0s.0")]);
+    assert_eq!(up.status.code(), Some(0), "{}", outcome(&up));
+    assert!(stderr(&up).contains("upgrading k0s from v1.33.4+k0s.0 to v1.34.1+k0s.0"));
+    // Unset again, the record stands.
+    let unset = c.plan_up_again(&[]);
+    assert_eq!(unset.status.code(), Some(0), "{}", outcome(&unset));
+    assert_eq!(c.locked_version().as_deref(), Some("v1.34.1+k0s.0"));
+
+    let upgrade = c.deploy(&["--until", "taints"]);
+    let err = stderr(&upgrade);
+    assert_eq!(upgrade.status.code(), Some(0), "{}", outcome(&upgrade));
+    assert!(config().contains("    version: \"v1.34.1+k0s.0\"\n"));
+    assert!(
+        err.contains("k0sctl: INFO ==> k0s cluster version v1.34.1+k0s.0 is now installed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped: the plan lock already records k0s v1.34.1+k0s.0"),
+        "{err}"
+    );
+    let status = helper_in(&c, &["status"]);
+    assert_eq!(
+        stdout(&status).matches("v1.34.1+k0s.0").count(),
+        2,
+        "each node shows its version: {}",
+        stdout(&status)
+    );
 }
 
 #[test]

@@ -36,6 +36,8 @@ pub enum ClusterError {
     Parse(#[from] ParseError),
     #[error("no SSH session to {node} (the wait-ssh phase did not run)")]
     NotConnected { node: String },
+    #[error("{node}: `k0s status` tells no k0s version ({reason}); try: vagrant ssh {node} -c 'sudo k0s status'")]
+    NoVersion { node: String, reason: String },
 }
 
 impl ClusterError {
@@ -45,7 +47,8 @@ impl ClusterError {
             | ClusterError::NotReady { .. }
             | ClusterError::ApiUnreachable { .. }
             | ClusterError::Parse(_)
-            | ClusterError::NotConnected { .. } => Category::Remote,
+            | ClusterError::NotConnected { .. }
+            | ClusterError::NoVersion { .. } => Category::Remote,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::util::files;
 
 pub struct Apply;
 
-fn applied_path(cx: &Ctx) -> std::path::PathBuf {
+pub(super) fn applied_path(cx: &Ctx) -> std::path::PathBuf {
     cx.state_dir.join("k0sctl.applied.yaml")
 }
 

@@ -7,6 +7,7 @@ mod kubeconfig;
 mod preflight;
 mod render;
 mod taints;
+mod version;
 mod wait_ready;
 mod wait_ssh;
 
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::adapters::k0sctl::{K0sctl, K0sctlSearch};
+use crate::adapters::node;
 use crate::adapters::ssh::{KnownHosts, Retry, Session};
 use crate::cluster::nodes::{parse_nodes, NodeList};
 use crate::cluster::ClusterError;
@@ -33,6 +35,7 @@ pub enum PhaseName {
     Render,
     Apply,
     WaitReady,
+    Version,
     Taints,
     Kubeconfig,
     Api,
@@ -46,6 +49,7 @@ impl PhaseName {
             PhaseName::Render => "render",
             PhaseName::Apply => "apply",
             PhaseName::WaitReady => "wait-ready",
+            PhaseName::Version => "version",
             PhaseName::Taints => "taints",
             PhaseName::Kubeconfig => "kubeconfig",
             PhaseName::Api => "api",
@@ -79,6 +83,7 @@ pub fn phases() -> Vec<Box<dyn Phase>> {
         Box::new(render::Render),
         Box::new(apply::Apply),
         Box::new(wait_ready::WaitReady),
+        Box::new(version::RecordVersion),
         Box::new(taints::Taints),
         Box::new(kubeconfig::Kubeconfig),
         Box::new(api::ApiCheck),
@@ -189,10 +194,18 @@ impl Ctx {
 
     /// `sudo k0s kubectl <args>` on control-plane-1.
     fn kubectl(&self, args: &str) -> Result<String, Error> {
-        let leader = self.leader()?;
         let k0s = &self.inventory.nodes[0].k0s_binary;
-        let command = crate::adapters::node::kubectl(k0s, args);
-        Ok(leader.run(&command, self.timeouts().command)?)
+        self.on_leader(&node::kubectl(k0s, args))
+    }
+
+    /// `sudo k0s <args>` on control-plane-1.
+    fn k0s(&self, args: &str) -> Result<String, Error> {
+        let k0s = &self.inventory.nodes[0].k0s_binary;
+        self.on_leader(&node::k0s(k0s, args))
+    }
+
+    fn on_leader(&self, command: &str) -> Result<String, Error> {
+        Ok(self.leader()?.run(command, self.timeouts().command)?)
     }
 
     /// The Node objects, read from control-plane-1 once and kept until something changes them.

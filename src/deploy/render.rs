@@ -7,6 +7,14 @@ use crate::util::files::write_atomic;
 
 pub struct Render;
 
+/// k0sctl.yaml for the plan and the inventory, checked by our validator.
+pub(super) fn rendered(cx: &Ctx) -> Result<String, Error> {
+    let data_dir = cx.state_dir.parent().unwrap_or(&cx.state_dir);
+    let yaml = RenderContext::new(&cx.plan, Some(&cx.inventory), data_dir)?.render()?;
+    crate::validate::validate(&yaml)?;
+    Ok(yaml)
+}
+
 impl Phase for Render {
     fn name(&self) -> PhaseName {
         PhaseName::Render
@@ -17,9 +25,7 @@ impl Phase for Render {
     }
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
-        let data_dir = cx.state_dir.parent().unwrap_or(&cx.state_dir).to_path_buf();
-        let yaml = RenderContext::new(&cx.plan, Some(&cx.inventory), &data_dir)?.render()?;
-        crate::validate::validate(&yaml)?;
+        let yaml = rendered(cx)?;
         let path = cx.config_path();
         if std::fs::read_to_string(&path).ok().as_deref() != Some(yaml.as_str()) {
             cx.act(format!("write {}", path.display()), |_| {

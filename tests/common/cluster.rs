@@ -23,6 +23,35 @@ pub fn state(c: &Cluster) -> PathBuf {
     c.stubs.join("state")
 }
 
+/// `k0s-vagrant plan --format json -- up` for this project, as `vagrant up` runs it.
+fn plan_up(
+    project: &Path,
+    subnet: u8,
+    controllers: u32,
+    workers: u32,
+    vars: &[(&str, &str)],
+) -> Output {
+    let network = format!("10.77.{subnet}.0/24");
+    let mut all = env(&[
+        ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
+        ("NODE_NETWORK", &network),
+        ("CONTROL_PLANE_COUNT", &controllers.to_string()),
+        ("WORKER_COUNT", &workers.to_string()),
+        // A copy of its own, so the plan's version check stays out of the deploy's calls.
+        (
+            "K0SCTL",
+            super::stub_k0sctl(&project.join("plan")).to_str().unwrap(),
+        ),
+    ]);
+    all.extend(env(vars));
+    helper(&all)
+        .args(["plan", "--format", "json", "--project-dir"])
+        .arg(project)
+        .args(["--", "up"])
+        .output()
+        .unwrap()
+}
+
 impl Cluster {
     /// A planned cluster with `controllers` + `workers` stand-in nodes up and an inventory.
     pub fn new(controllers: u32, workers: u32) -> Cluster {
@@ -36,25 +65,7 @@ impl Cluster {
         }
         std::fs::create_dir_all(stubs.join("bin")).unwrap();
         std::fs::copy("tests/stubs/systemctl", stubs.join("bin").join("systemctl")).unwrap();
-        let network = format!("10.77.{subnet}.0/24");
-        let out = helper(&env(&[
-            ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
-            ("NODE_NETWORK", &network),
-            ("CONTROL_PLANE_COUNT", &controllers.to_string()),
-            ("WORKER_COUNT", &workers.to_string()),
-            // A copy of its own, so the plan's version check stays out of the deploy's calls.
-            (
-                "K0SCTL",
-                super::stub_k0sctl(&project.path().join("plan"))
-                    .to_str()
-                    .unwrap(),
-            ),
-        ]))
-        .args(["plan", "--format", "json", "--project-dir"])
-        .arg(project.path())
-        .args(["--", "up"])
-        .output()
-        .unwrap();
+        let out = plan_up(project.path(), subnet, controllers, workers, &[]);
         assert!(out.status.success(), "{}", outcome(&out));
         let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let planned: Vec<(String, Ipv4Addr)> = plan["nodes"]
@@ -94,6 +105,41 @@ impl Cluster {
         )
         .unwrap();
         cluster
+    }
+
+    /// `vagrant up` of this cluster again, its machines existing: the plan step, with `vars` added.
+    pub fn plan_up_again(&self, vars: &[(&str, &str)]) -> Output {
+        let data = self.project.path().join(".vagrant");
+        for (name, _) in &self.planned {
+            super::mark_created(
+                &data,
+                name,
+                "libvirt",
+                "5d0a0f4e-0000-4000-8000-000000000001",
+            );
+        }
+        let count = |prefix: &str| {
+            let n = self
+                .planned
+                .iter()
+                .filter(|(n, _)| n.starts_with(prefix))
+                .count();
+            n as u32
+        };
+        plan_up(
+            self.project.path(),
+            self.subnet,
+            count("control-plane-"),
+            count("worker-"),
+            vars,
+        )
+    }
+
+    /// The plan lock's `cluster.k0s_version`.
+    pub fn locked_version(&self) -> Option<String> {
+        let lock = std::fs::read_to_string(self.state_dir().join("plan.json")).unwrap();
+        let plan: serde_json::Value = serde_json::from_str(&lock).unwrap();
+        plan["cluster"]["k0s_version"].as_str().map(String::from)
     }
 
     pub fn state_dir(&self) -> PathBuf {
