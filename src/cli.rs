@@ -65,6 +65,13 @@ pub enum Command {
     /// Print the cluster's kubeconfig (or, with --path, where it is), or point it at another
     /// controller (--server).
     Kubeconfig(KubeconfigArgs),
+    /// Take nodes out of the running cluster (drain, leave etcd, reset k0s, delete the Node),
+    /// then forget them: the `vagrant destroy` of part of a cluster runs it first.
+    ///
+    /// Nodes go one at a time, workers first, highest number first. Refuses control-plane-1, the
+    /// last worker, and a controller whose leave would take etcd below quorum (unless --force).
+    /// The machines stay: Vagrant destroys them.
+    Remove(RemoveArgs),
     /// Remove what this cluster generated once none of its machines is left (after `vagrant destroy`).
     ///
     /// Removes .vagrant/k0s/ and exactly the kubeconfig entries the deploy merged. While machines
@@ -99,6 +106,16 @@ pub struct DeployArgs {
     /// acts on has finished.
     #[arg(last = true, value_name = "VAGRANT_ARGS")]
     pub vagrant_args: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RemoveArgs {
+    /// The nodes, e.g. worker-2 control-plane-3.
+    #[arg(required = true)]
+    pub nodes: Vec<String>,
+    /// Remove a controller even if etcd then has no quorum.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, clap::Args)]

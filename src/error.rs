@@ -11,6 +11,7 @@ use crate::cluster::drill::DrillError;
 use crate::cluster::ClusterError;
 use crate::host::HostError;
 use crate::inventory::InventoryError;
+use crate::lifecycle::remove::RemoveError;
 use crate::lock::LockError;
 use crate::render::RenderError;
 use crate::settings::SettingsError;
@@ -44,6 +45,8 @@ pub enum Error {
     Kubeconfig(#[from] KubeconfigError),
     #[error(transparent)]
     Drill(#[from] DrillError),
+    #[error(transparent)]
+    Remove(#[from] RemoveError),
     #[error(transparent)]
     File(#[from] FileError),
     #[error("no kubeconfig at {}; `vagrant up` exports it once the cluster is up", path.display())]
@@ -79,6 +82,7 @@ impl Error {
             Error::Cluster(e) => e.category(),
             Error::Kubeconfig(e) => e.category(),
             Error::Drill(e) => e.category(),
+            Error::Remove(e) => e.category(),
             Error::Phase { source, .. } => source.category(),
             Error::NoKubeconfig { .. } => Category::BadInput,
             Error::File(_) | Error::Unhealthy { .. } | Error::Output { .. } => Category::Failed,

@@ -21,6 +21,7 @@ pub mod adapters;
 pub mod cluster;
 pub mod cmd;
 pub mod deploy;
+pub mod lifecycle;
 pub mod util;
 
 pub use error::Error;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Status(args) => cmd::status::run(&project, &args),
         Command::Health(args) => cmd::health::run(&project, &args),
         Command::Drill(args) => cmd::drill::run(&project, &args),
+        Command::Remove(args) => cmd::remove::run(&project, &args),
         Command::Cleanup => cmd::cleanup::run(&project),
         Command::Version => {
             cmd::print_stdout(&format!("k0s-vagrant {}\n", env!("CARGO_PKG_VERSION")))

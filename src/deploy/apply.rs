@@ -1,15 +1,11 @@
 //! apply: `k0sctl apply`, streamed. Skipped when k0sctl.yaml is what the last successful apply
 //! used and every planned node is Ready, so a second `vagrant up` changes nothing.
 
-use super::{Ctx, Decision, Phase, PhaseName};
+use super::{applied_path, Ctx, Decision, Phase, PhaseName};
 use crate::error::Error;
 use crate::util::files;
 
 pub struct Apply;
-
-pub(super) fn applied_path(cx: &Ctx) -> std::path::PathBuf {
-    cx.state_dir.join("k0sctl.applied.yaml")
-}
 
 impl Phase for Apply {
     fn name(&self) -> PhaseName {
@@ -22,7 +18,7 @@ impl Phase for Apply {
 
     fn decide(&self, cx: &Ctx) -> Result<Decision, Error> {
         let current = std::fs::read_to_string(cx.config_path()).ok();
-        let applied = std::fs::read_to_string(applied_path(cx)).ok();
+        let applied = std::fs::read_to_string(applied_path(&cx.state_dir)).ok();
         if current.is_none() || current != applied {
             return Ok(Decision::Run);
         }
@@ -58,7 +54,7 @@ impl Phase for Apply {
                     eprintln!("    k0sctl: {line}")
                 })?;
                 // What the next deploy compares with, once this one has succeeded.
-                Ok(files::copy(&config, &applied_path(cx))?)
+                Ok(files::copy(&config, &applied_path(&cx.state_dir))?)
             },
         )
     }

@@ -5,14 +5,14 @@ mod api;
 mod apply;
 mod kubeconfig;
 mod preflight;
-mod render;
+pub(crate) mod render;
 mod taints;
 mod version;
 mod wait_ready;
 mod wait_ssh;
 
 use std::cell::{OnceCell, RefCell};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::adapters::k0sctl::{K0sctl, K0sctlSearch};
@@ -120,6 +120,16 @@ impl Timeouts {
     }
 }
 
+/// The rendered k0sctl.yaml.
+fn config_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("k0sctl.yaml")
+}
+
+/// The k0sctl.yaml of the last successful apply: what the next deploy compares with.
+fn applied_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("k0sctl.applied.yaml")
+}
+
 /// What the user chose for this deploy, besides the plan.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -171,7 +181,7 @@ impl Ctx {
     }
 
     fn config_path(&self) -> PathBuf {
-        self.state_dir.join("k0sctl.yaml")
+        config_path(&self.state_dir)
     }
 
     fn kubeconfig_path(&self) -> PathBuf {

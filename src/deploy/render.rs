@@ -1,18 +1,41 @@
 //! render: k0sctl.yaml from the plan and the inventory, checked by our validator, written atomically.
 
 use super::{Ctx, Phase, PhaseName};
+use std::path::Path;
+
 use crate::error::Error;
+use crate::inventory::Inventory;
+use crate::plan::Plan;
 use crate::render::RenderContext;
 use crate::util::files::write_atomic;
 
 pub struct Render;
 
 /// k0sctl.yaml for the plan and the inventory, checked by our validator.
-pub(super) fn rendered(cx: &Ctx) -> Result<String, Error> {
-    let data_dir = cx.state_dir.parent().unwrap_or(&cx.state_dir);
-    let yaml = RenderContext::new(&cx.plan, Some(&cx.inventory), data_dir)?.render()?;
+fn rendered(plan: &Plan, inventory: &Inventory, state_dir: &Path) -> Result<String, Error> {
+    let data_dir = state_dir.parent().unwrap_or(state_dir);
+    let yaml = RenderContext::new(plan, Some(inventory), data_dir)?.render()?;
     crate::validate::validate(&yaml)?;
     Ok(yaml)
+}
+
+/// Writes k0sctl.yaml again after a change the cluster already has (a recorded version, a node
+/// taken out). When the last successful apply used the file it replaces, the new one counts as
+/// applied too, so the next deploy skips apply.
+pub(crate) fn rewrite_as_applied(
+    plan: &Plan,
+    inventory: &Inventory,
+    state_dir: &Path,
+) -> Result<(), Error> {
+    let config = super::config_path(state_dir);
+    let applied = super::applied_path(state_dir);
+    let was_applied = std::fs::read(&config).ok() == std::fs::read(&applied).ok();
+    let yaml = rendered(plan, inventory, state_dir)?;
+    write_atomic(&config, yaml.as_bytes(), None)?;
+    if was_applied {
+        write_atomic(&applied, yaml.as_bytes(), None)?;
+    }
+    Ok(())
 }
 
 impl Phase for Render {
@@ -25,7 +48,7 @@ impl Phase for Render {
     }
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
-        let yaml = rendered(cx)?;
+        let yaml = rendered(&cx.plan, &cx.inventory, &cx.state_dir)?;
         let path = cx.config_path();
         if std::fs::read_to_string(&path).ok().as_deref() != Some(yaml.as_str()) {
             cx.act(format!("write {}", path.display()), |_| {

@@ -4,14 +4,12 @@
 //! running cluster on its version (k0sproject/k0sctl `phase/validate_facts.go`,
 //! validateDefaultVersion); the record makes that explicit and the same on every host.
 
-use super::apply::applied_path;
-use super::render::rendered;
+use super::render::rewrite_as_applied;
 use super::{Ctx, Decision, Phase, PhaseName};
 use crate::cluster::report::parse_k0s_status;
 use crate::cluster::ClusterError;
 use crate::error::Error;
 use crate::lock;
-use crate::util::files::write_atomic;
 
 pub struct RecordVersion;
 
@@ -53,17 +51,8 @@ impl Phase for RecordVersion {
             |cx| {
                 cx.plan.cluster.k0s_version = Some(running);
                 lock::write_in(&cx.state_dir, &cx.plan)?;
-                // k0sctl.yaml now names the version the nodes already run: the same cluster the
-                // last apply left, so it counts as applied and the next deploy skips apply.
-                let config = cx.config_path();
-                let applied = applied_path(cx);
-                let was_applied = std::fs::read(&config).ok() == std::fs::read(&applied).ok();
-                let yaml = rendered(cx)?;
-                write_atomic(&config, yaml.as_bytes(), None)?;
-                if was_applied {
-                    write_atomic(&applied, yaml.as_bytes(), None)?;
-                }
-                Ok(())
+                // k0sctl.yaml now names the version the nodes already run.
+                rewrite_as_applied(&cx.plan, &cx.inventory, &cx.state_dir)
             },
         )
     }

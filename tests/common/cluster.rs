@@ -88,6 +88,12 @@ impl Cluster {
             };
             std::fs::write(stubs.join("state").join("seed").join(name), seed).unwrap();
         }
+        // Each node's address, for the stand-in's `k0s etcd leave --peer-address`.
+        let addresses: String = planned
+            .iter()
+            .map(|(name, ip)| format!("{name} {ip}\n"))
+            .collect();
+        std::fs::write(stubs.join("state").join("addresses"), addresses).unwrap();
         // The process id keeps two test runs on one machine (two checkouts) out of each other's nodes.
         let netns = format!("k0sv-deploy-{}-{subnet}", std::process::id());
         let nodes = Nodes::start(&netns, &stubs, &planned);

@@ -1,0 +1,338 @@
+//! Taking nodes out of a running cluster before their machines are destroyed, one at a time,
+//! highest-numbered first: drain, leave etcd (controllers), stop and reset k0s on the node, delete
+//! the Node object; then the plan lock, the inventory, the pinned host key and k0sctl.yaml forget
+//! it. The order and the drain flags follow k0s `docs/remove_controller.md` and k0sctl's reset
+//! phases (k0sproject/k0sctl `phase/reset_workers.go`, `phase/reset_controllers.go`). k0sctl's
+//! own `reset: true` is not used: for a controller it stops k0s before `k0s etcd leave` on the same
+//! host, whose etcd is then gone (k0sctl issue 603), and it only warns when a step fails.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use crate::adapters::node;
+use crate::adapters::ssh::{connect, KnownHosts, Retry, Session};
+use crate::cluster::report::Report;
+use crate::inventory::{Inventory, InventoryNode};
+use crate::plan::{Plan, Role};
+use crate::util::exit::Category;
+use crate::util::text::{human, tail};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("{node} is not a node of this cluster (its nodes: {known})")]
+    UnknownNode { node: String, known: String },
+    #[error("{node} is the cluster's first controller and cannot leave while other nodes stay; to remove the whole cluster: vagrant destroy -f")]
+    FirstController { node: String },
+    #[error("removing {nodes} leaves no worker (WORKER_COUNT is at least 1); keep worker-1")]
+    LastWorker { nodes: String },
+    #[error("removing {node} leaves {up} of {members} etcd members running, below the quorum of {quorum}; bring the other controllers back first (k0s-vagrant status), or force it: k0s-vagrant remove --force {node}")]
+    BreaksQuorum {
+        node: String,
+        up: usize,
+        members: usize,
+        quorum: usize,
+    },
+    #[error("{leader} does not answer over SSH ({reason}); nodes leave a running cluster: run `vagrant up` first, or remove the whole cluster with `vagrant destroy -f`")]
+    LeaderDown { leader: String, reason: String },
+    #[error("{node}: {step} failed ({reason}); it is still part of the cluster: fix the cause and run the removal again")]
+    Step {
+        node: String,
+        step: &'static str,
+        reason: String,
+    },
+}
+
+impl RemoveError {
+    pub fn category(&self) -> Category {
+        match self {
+            RemoveError::UnknownNode { .. }
+            | RemoveError::FirstController { .. }
+            | RemoveError::LastWorker { .. }
+            | RemoveError::BreaksQuorum { .. } => Category::BadInput,
+            RemoveError::LeaderDown { .. } | RemoveError::Step { .. } => Category::Remote,
+        }
+    }
+}
+
+/// The nodes to remove in the order they go: plan order reversed, so workers before controllers
+/// and the highest number first. Refuses, before anything changes, a name the plan lacks,
+/// control-plane-1, the last worker, and (unless `force`) a controller whose leave would take etcd
+/// below its quorum, judged from `up`: the controllers whose k0s runs and that are etcd members.
+pub fn order<'a>(
+    plan: &'a Plan,
+    names: &[String],
+    up: &BTreeSet<String>,
+    force: bool,
+) -> Result<Vec<&'a str>, RemoveError> {
+    for name in names {
+        if plan.node(name).is_none() {
+            return Err(RemoveError::UnknownNode {
+                node: name.clone(),
+                known: plan
+                    .names(Role::Controller)
+                    .into_iter()
+                    .chain(plan.names(Role::Worker))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    let first = plan.names(Role::Controller).first().map(|n| n.to_string());
+    if let Some(first) = first.filter(|f| names.contains(f)) {
+        return Err(RemoveError::FirstController { node: first });
+    }
+    let going: Vec<&str> = plan
+        .nodes
+        .iter()
+        .rev()
+        .map(|n| n.name.as_str())
+        .filter(|n| names.iter().any(|g| g == n))
+        .collect();
+    if plan.names(Role::Worker).iter().all(|w| going.contains(w)) {
+        return Err(RemoveError::LastWorker {
+            nodes: going.join(", "),
+        });
+    }
+    let mut members: Vec<&str> = plan.names(Role::Controller);
+    let controllers: Vec<&str> = going
+        .iter()
+        .copied()
+        .filter(|n| members.contains(n))
+        .collect();
+    for node in controllers {
+        members.retain(|m| *m != node);
+        let running = members.iter().filter(|m| up.contains(**m)).count();
+        let quorum = members.len() / 2 + 1;
+        if running < quorum && !force {
+            return Err(RemoveError::BreaksQuorum {
+                node: node.to_string(),
+                up: running,
+                members: members.len(),
+                quorum,
+            });
+        }
+    }
+    Ok(going)
+}
+
+/// The controllers whose k0s service runs and that etcd lists as members, from a status report.
+pub fn controllers_up(plan: &Plan, report: &Report) -> BTreeSet<String> {
+    let members = report.etcd.as_ref().map(|e| &e.members);
+    plan.names(Role::Controller)
+        .into_iter()
+        .filter(|c| members.is_ok_and(|m| m.contains_key(*c)))
+        .filter(|c| {
+            report
+                .nodes
+                .iter()
+                .any(|n| n.name == *c && n.service.is_ok())
+        })
+        .map(String::from)
+        .collect()
+}
+
+/// How long each step may take. The drain's own limit is k0sctl's default (`--timeout=5m`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub connect: Retry,
+    pub command: Duration,
+    pub drain: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            connect: Retry {
+                deadline: Duration::from_secs(30),
+                ..Retry::default()
+            },
+            command: Duration::from_secs(120),
+            drain: Duration::from_secs(330),
+        }
+    }
+}
+
+/// The drain k0sctl runs before it resets a node (k0sproject/k0sctl `phase/reset_workers.go`,
+/// its default drain options).
+const DRAIN: &str =
+    "--ignore-daemonsets --delete-emptydir-data --force --grace-period=120 --timeout=5m";
+
+/// Takes `node` out of the cluster through `leader` (control-plane-1). Prints each step.
+pub fn take_out(
+    plan: &Plan,
+    inventory: &Inventory,
+    known_hosts: &KnownHosts,
+    leader: &Session,
+    node: &str,
+    limits: &Limits,
+) -> Result<(), RemoveError> {
+    let start = Instant::now();
+    eprintln!("==> remove {node} from the cluster");
+    let k0s = &inventory.nodes[0].k0s_binary;
+    let step = |step: &'static str, command: String, timeout: Duration| {
+        eprintln!("    {step}");
+        leader
+            .run(&command, timeout)
+            .map_err(|e| RemoveError::Step {
+                node: node.to_string(),
+                step,
+                reason: e.to_string(),
+            })
+    };
+    // A node that never registered (its machine failed before k0s joined) has nothing to drain.
+    let registered = match leader.run(
+        &node::kubectl(k0s, &format!("get node {node} -o name")),
+        limits.command,
+    ) {
+        Ok(_) => true,
+        Err(e) if e.to_string().contains("(NotFound)") => false,
+        Err(e) => {
+            return Err(RemoveError::Step {
+                node: node.to_string(),
+                step: "look up its Node object",
+                reason: e.to_string(),
+            })
+        }
+    };
+    if registered {
+        step(
+            "drain (cordon, evict its pods)",
+            node::kubectl(k0s, &format!("drain {node} {DRAIN}")),
+            limits.drain,
+        )?;
+    }
+    let this = inventory.node(node);
+    if plan.node(node).is_some_and(|n| n.role == Role::Controller) {
+        if let Some(this) = this {
+            step(
+                "leave etcd",
+                node::k0s(k0s, &format!("etcd leave --peer-address {}", this.address)),
+                limits.command,
+            )?;
+        }
+    }
+    if let Some(this) = this {
+        reset(this, known_hosts, limits);
+    }
+    if registered {
+        step(
+            "delete its Node object",
+            node::kubectl(k0s, &format!("delete node {node}")),
+            limits.command,
+        )?;
+    }
+    eprintln!("    {node} left the cluster in {}", human(start.elapsed()));
+    Ok(())
+}
+
+/// Stops and resets k0s on the node itself, so nothing of it rejoins if the machine stays. Best
+/// effort: the machine is about to go, and may be down already.
+fn reset(node: &InventoryNode, known_hosts: &KnownHosts, limits: &Limits) {
+    eprintln!("    stop and reset k0s on {}", node.name);
+    let done = connect(&node.name, &node.ssh, known_hosts, &limits.connect)
+        .map_err(|e| e.to_string())
+        .and_then(|s| {
+            let k0s = &node.k0s_binary;
+            let command = format!("{} && {}", node::k0s(k0s, "stop"), node::k0s(k0s, "reset"));
+            s.run(&command, limits.command).map_err(|e| e.to_string())
+        });
+    if let Err(reason) = done {
+        eprintln!(
+            "    warning: {}: k0s not reset ({}); the machine is destroyed anyway",
+            node.name,
+            tail(&reason, 1)
+        );
+    }
+}
+
+/// control-plane-1's session, which every cluster step goes through.
+pub fn leader(
+    inventory: &Inventory,
+    known_hosts: &KnownHosts,
+    limits: &Limits,
+) -> Result<Session, RemoveError> {
+    let first = &inventory.nodes[0];
+    connect(&first.name, &first.ssh, known_hosts, &limits.connect).map_err(|e| {
+        RemoveError::LeaderDown {
+            leader: first.name.clone(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostFacts;
+    use crate::plan::Provider;
+    use crate::settings::{RawSettings, Settings};
+
+    fn plan(controllers: u32, workers: u32) -> Plan {
+        let (c, w) = (controllers.to_string(), workers.to_string());
+        let raw = RawSettings::from_lookup(|name| match name {
+            "CONTROL_PLANE_COUNT" => Some(c.clone()),
+            "WORKER_COUNT" => Some(w.clone()),
+            _ => None,
+        });
+        Plan::from_settings(
+            &Settings::from_raw(&raw).unwrap(),
+            Provider::Libvirt,
+            &HostFacts::x86_64(true),
+        )
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn up(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn nodes_go_workers_first_highest_number_first() {
+        let p = plan(3, 3);
+        let all = up(&["control-plane-1", "control-plane-2", "control-plane-3"]);
+        assert_eq!(
+            order(
+                &p,
+                &names(&["control-plane-3", "worker-2", "worker-3"]),
+                &all,
+                false
+            )
+            .unwrap(),
+            ["worker-3", "worker-2", "control-plane-3"]
+        );
+    }
+
+    #[test]
+    fn refusals_come_before_anything_changes() {
+        let p = plan(3, 2);
+        let all = up(&["control-plane-1", "control-plane-2", "control-plane-3"]);
+        let err = |n: &[&str], up: &BTreeSet<String>, force| {
+            order(&p, &names(n), up, force).unwrap_err().to_string()
+        };
+        assert!(
+            err(&["worker-9"], &all, false).starts_with("worker-9 is not a node of this cluster")
+        );
+        assert!(err(&["control-plane-1"], &all, true)
+            .starts_with("control-plane-1 is the cluster's first controller"));
+        assert!(err(&["worker-1", "worker-2"], &all, false)
+            .starts_with("removing worker-2, worker-1 leaves no worker"));
+        // control-plane-2 is down: removing control-plane-3 leaves 1 of 2 members running.
+        let degraded = up(&["control-plane-1", "control-plane-3"]);
+        assert_eq!(
+            err(&["control-plane-3"], &degraded, false),
+            "removing control-plane-3 leaves 1 of 2 etcd members running, below the quorum of 2; bring the other controllers back first (k0s-vagrant status), or force it: k0s-vagrant remove --force control-plane-3"
+        );
+        assert!(order(&p, &names(&["control-plane-3"]), &degraded, true).is_ok());
+        // 3 -> 1 with all up: 2 of 2, then 1 of 1.
+        assert!(order(
+            &p,
+            &names(&["control-plane-2", "control-plane-3"]),
+            &all,
+            false
+        )
+        .is_ok());
+    }
+}

@@ -1,0 +1,152 @@
+//! `remove`: nodes leave a running cluster of stand-in nodes (real OpenSSH servers in a test
+//! network namespace, STAND-IN k0s and k0sctl from tests/stubs), one at a time, and the project's
+//! state forgets them; refusals change nothing.
+
+mod common;
+
+use common::cluster::{helper_in, read_lines, state, Cluster};
+use common::{outcome, stderr};
+
+fn lock_nodes(c: &Cluster) -> Vec<String> {
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(c.state_dir().join("plan.json")).unwrap())
+            .unwrap();
+    lock["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn address(c: &Cluster, node: &str) -> String {
+    c.planned
+        .iter()
+        .find(|(n, _)| n == node)
+        .unwrap()
+        .1
+        .to_string()
+}
+
+#[test]
+fn stub_remove_takes_a_worker_and_a_controller_out_one_at_a_time_and_forgets_them() {
+    let c = Cluster::new(3, 2);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let calls_before = c.k0s_calls().len();
+
+    let out = helper_in(&c, &["remove", "control-plane-3", "worker-2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("taking worker-2, control-plane-3 out of the cluster, one at a time"),
+        "{err}"
+    );
+
+    // The order on the cluster: the worker first, drained before its Node object goes; the
+    // controller leaves etcd by its address before its Node object goes.
+    let calls: Vec<String> = c.k0s_calls()[calls_before..]
+        .iter()
+        .filter(|l| {
+            l.starts_with("kubectl drain")
+                || l.starts_with("kubectl delete")
+                || l.starts_with("etcd leave")
+                || *l == "reset"
+        })
+        .cloned()
+        .collect();
+    let drain =
+        "--ignore-daemonsets --delete-emptydir-data --force --grace-period=120 --timeout=5m";
+    assert_eq!(
+        calls,
+        [
+            format!("kubectl drain worker-2 {drain}"),
+            "reset".to_string(),
+            "kubectl delete node worker-2".to_string(),
+            format!("kubectl drain control-plane-3 {drain}"),
+            format!(
+                "etcd leave --peer-address {}",
+                address(&c, "control-plane-3")
+            ),
+            "reset".to_string(),
+            "kubectl delete node control-plane-3".to_string(),
+        ]
+    );
+    for node in ["worker-2", "control-plane-3"] {
+        assert!(
+            state(&c).join(format!("reset-{node}")).exists(),
+            "{node} reset on the node itself"
+        );
+        assert!(!state(&c).join("nodes").join(node).exists());
+    }
+    assert!(state(&c).join("etcd-left").join("control-plane-3").exists());
+
+    // The state forgets them: plan lock, inventory, pinned keys, k0sctl.yaml (counted as applied).
+    assert_eq!(
+        lock_nodes(&c),
+        ["control-plane-1", "control-plane-2", "worker-1"]
+    );
+    let inventory = std::fs::read_to_string(c.state_dir().join("inventory.json")).unwrap();
+    assert!(!inventory.contains("worker-2") && !inventory.contains("control-plane-3"));
+    let keys = read_lines(&c.state_dir().join("known_hosts")).join("\n");
+    assert!(
+        !keys.contains("worker-2") && !keys.contains("control-plane-3"),
+        "{keys}"
+    );
+    let config = std::fs::read_to_string(c.state_dir().join("k0sctl.yaml")).unwrap();
+    assert!(
+        !config.contains(&address(&c, "worker-2")) && config.contains(&address(&c, "worker-1"))
+    );
+    assert_eq!(
+        config,
+        std::fs::read_to_string(c.state_dir().join("k0sctl.applied.yaml")).unwrap()
+    );
+
+    // The next deploy has nothing to apply: the cluster already is what the plan says.
+    let again = c.deploy(&["--until", "taints"]);
+    assert_eq!(again.status.code(), Some(0), "{}", outcome(&again));
+    assert!(stderr(&again).contains("skipped: k0sctl.yaml is unchanged since the last successful apply and every node is Ready"), "{}", stderr(&again));
+}
+
+#[test]
+fn stub_remove_refuses_before_anything_changes() {
+    let c = Cluster::new(3, 1);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let refused = |args: &[&str], expected: &str| {
+        let calls = c.k0s_calls().len();
+        let out = helper_in(&c, args);
+        assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
+        assert_eq!(stderr(&out), format!("k0s-vagrant: {expected}\n"));
+        let changed: Vec<String> = c.k0s_calls()[calls..]
+            .iter()
+            .filter(|l| {
+                l.starts_with("kubectl drain")
+                    || l.starts_with("etcd leave")
+                    || l.starts_with("kubectl delete")
+            })
+            .cloned()
+            .collect();
+        assert!(changed.is_empty(), "{changed:?}");
+    };
+    refused(
+        &["remove", "control-plane-1"],
+        "control-plane-1 is the cluster's first controller and cannot leave while other nodes stay; to remove the whole cluster: vagrant destroy -f",
+    );
+    refused(
+        &["remove", "worker-1"],
+        "removing worker-1 leaves no worker (WORKER_COUNT is at least 1); keep worker-1",
+    );
+    refused(
+        &["remove", "worker-7"],
+        "worker-7 is not a node of this cluster (its nodes: control-plane-1, control-plane-2, control-plane-3, worker-1)",
+    );
+    // control-plane-2's k0s is down: control-plane-3 leaving would leave 1 of 2 members running.
+    std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
+    std::fs::write(state(&c).join("stopped").join("control-plane-2"), "").unwrap();
+    refused(
+        &["remove", "control-plane-3"],
+        "removing control-plane-3 leaves 1 of 2 etcd members running, below the quorum of 2; bring the other controllers back first (k0s-vagrant status), or force it: k0s-vagrant remove --force control-plane-3",
+    );
+    assert_eq!(lock_nodes(&c).len(), 4, "the plan lock is untouched");
+}
