@@ -111,11 +111,18 @@ pub struct DeployArgs {
 #[derive(Debug, clap::Args)]
 pub struct RemoveArgs {
     /// The nodes, e.g. worker-2 control-plane-3.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "before_destroy")]
     pub nodes: Vec<String>,
     /// Remove a controller even if etcd then has no quorum.
     #[arg(long)]
     pub force: bool,
+    /// Run by the Vagrantfile before `vagrant destroy` (with its command line after `--`): takes
+    /// out the machines it names unless it destroys every machine of the cluster.
+    #[arg(long, conflicts_with = "nodes")]
+    pub before_destroy: bool,
+    /// The `vagrant destroy` command line (with --before-destroy).
+    #[arg(last = true, value_name = "VAGRANT_ARGS")]
+    pub vagrant_args: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -150,3 +150,83 @@ fn stub_remove_refuses_before_anything_changes() {
     );
     assert_eq!(lock_nodes(&c).len(), 4, "the plan lock is untouched");
 }
+
+/// A worker whose k0s is down (its machine halted) is not Ready: nothing to drain, its Node object
+/// still goes.
+#[test]
+fn stub_remove_of_a_node_that_is_not_ready_skips_the_drain() {
+    let c = Cluster::new(1, 2);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
+    std::fs::write(state(&c).join("stopped").join("worker-2"), "").unwrap();
+    let out = helper_in(&c, &["remove", "worker-2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(
+        stderr(&out).contains("    not Ready (NodeStatusUnknown): nothing to drain"),
+        "{}",
+        stderr(&out)
+    );
+    let calls = c.k0s_calls();
+    assert!(
+        !calls.iter().any(|l| l.starts_with("kubectl drain")),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&"kubectl delete node worker-2".to_string()));
+    assert_eq!(lock_nodes(&c), ["control-plane-1", "worker-1"]);
+}
+
+/// What the Vagrantfile's before-destroy trigger runs: every existing machine is the fast path, a
+/// part needs `-f` (Vagrant asks only after the trigger), and with it the named nodes leave.
+#[test]
+fn stub_before_destroy_takes_out_only_part_of_a_cluster_and_only_with_force() {
+    let c = Cluster::new(1, 2);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let data = c.project.path().join(".vagrant");
+    for (name, _) in &c.planned {
+        common::mark_created(
+            &data,
+            name,
+            "libvirt",
+            "5d0a0f4e-0000-4000-8000-000000000001",
+        );
+    }
+    let hook = |vagrant_args: &[&str]| {
+        let mut args = vec!["remove", "--before-destroy", "--"];
+        args.extend(vagrant_args);
+        helper_in(&c, &args)
+    };
+    let calls = c.k0s_calls().len();
+    for all in [&["destroy", "-f"][..], &["destroy", "-f", "/./"]] {
+        let out = hook(all);
+        assert_eq!(
+            (out.status.code(), stderr(&out)),
+            (Some(0), String::new()),
+            "{all:?}"
+        );
+    }
+    assert_eq!(
+        c.k0s_calls().len(),
+        calls,
+        "the fast path asks the cluster nothing"
+    );
+    let asks = hook(&["destroy", "worker-2"]);
+    assert_eq!(asks.status.code(), Some(2), "{}", outcome(&asks));
+    assert_eq!(
+        stderr(&asks),
+        "k0s-vagrant: destroying part of the cluster takes worker-2 out of it first, which `vagrant destroy` would ask about only afterwards; run `vagrant destroy -f worker-2`\n"
+    );
+    let out = hook(&["destroy", "-f", "worker-2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(c
+        .k0s_calls()
+        .contains(&"kubectl delete node worker-2".to_string()));
+    assert_eq!(lock_nodes(&c), ["control-plane-1", "worker-1"]);
+    // The trigger fires once per machine: once it is out, the next one has nothing to do.
+    let again = hook(&["destroy", "-f", "worker-2"]);
+    assert_eq!(
+        (again.status.code(), stderr(&again)),
+        (Some(0), String::new())
+    );
+}

@@ -550,3 +550,62 @@ fn plan_lock_follows_real_libvirt_machines() {
     assert_eq!(names(&out), ["control-plane-1", "worker-1"]);
     assert!(!p.lock().exists());
 }
+
+/// `vagrant destroy` of part of a cluster asks the helper to take the machine out of the cluster
+/// first, with the destroy's command line, and when the helper refuses nothing is destroyed. The
+/// real Vagrant 2.3.4 with two machines a real libvirtd knows (in the test's own network
+/// namespace); a stand-in helper answers `plan` through the real one and records `remove`.
+#[test]
+fn stub_helper_partial_destroy_takes_the_machine_out_first_and_stops_when_refused() {
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::start("k0sv-test-remove").expect("start libvirtd in a network namespace");
+    let p = Project::new();
+    write_up_lock(&p, "2");
+    for (name, domain) in [
+        ("worker-1", "k0sv-test-w1"),
+        ("worker-2", "k0sv-test-worker-2"),
+    ] {
+        let uuid = lab.define_idle_domain(domain, p.scratch.path()).unwrap();
+        common::mark_created(&p.data(), name, "libvirt", &uuid);
+    }
+    let calls = p.scratch.path().join("remove-calls");
+    let stub = stub_helper(
+        p.scratch.path(),
+        &format!(
+            "case \" $* \" in *' remove '*) echo \"$*\" >> {}; exit \"${{REMOVE_EXIT:-0}}\";; esac\nexec {} \"$@\"",
+            calls.display(),
+            env!("CARGO_BIN_EXE_k0s-vagrant")
+        ),
+    );
+    let bin = ("K0S_VAGRANT_BIN", stub.to_str().unwrap());
+
+    let refused = p.vagrant_in(
+        lab.command("vagrant"),
+        "destroy -f worker-2",
+        &[bin, ("REMOVE_EXIT", "2")],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", outcome(&refused));
+    assert!(
+        stderr(&refused).ends_with("k0s-vagrant: nothing was destroyed (see above)\n"),
+        "{}",
+        outcome(&refused)
+    );
+    assert!(common::lab::virsh(&["dominfo", "k0sv-test-worker-2"]).is_ok());
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        format!(
+            "--project-dir {} remove --before-destroy -- destroy -f worker-2\n",
+            p.root.display()
+        )
+    );
+
+    let out = p.vagrant_in(lab.command("vagrant"), "destroy -f worker-2", &[bin]);
+    assert!(out.status.success(), "{}", outcome(&out));
+    assert!(
+        common::lab::virsh(&["dominfo", "k0sv-test-worker-2"]).is_err(),
+        "destroyed once the helper agreed"
+    );
+    assert!(common::lab::virsh(&["dominfo", "k0sv-test-w1"]).is_ok());
+}

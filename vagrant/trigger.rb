@@ -2,6 +2,9 @@
 # the same on every Vagrant >= 2.3 (command triggers need an experimental flag before 2.4):
 # - after each machine's up, hand Vagrant's facts to `k0s-vagrant deploy`; the helper deploys
 #   once every machine this `vagrant up` acts on has finished, and skips otherwise;
+# - before each machine's destroy, `k0s-vagrant remove --before-destroy` takes the machines this
+#   `vagrant destroy` names out of the running cluster (drain, etcd leave) unless it destroys them
+#   all, or stops the destroy;
 # - after each machine's destroy, `k0s-vagrant cleanup` tidies up once none is left.
 require "fileutils"
 require "json"
@@ -15,6 +18,9 @@ module K0sVagrant
     def self.register(config, argv)
       config.trigger.after :up do |t|
         t.ruby { |env, machine| finished_up(env, machine, argv) }
+      end
+      config.trigger.before :destroy do |t|
+        t.ruby { |_env, _machine| before_destroy(argv) }
       end
       config.trigger.after :destroy do |t|
         t.ruby { |_env, _machine| Helper.call("cleanup") || $stderr.puts("k0s-vagrant: cleanup failed; see above") }
@@ -32,14 +38,27 @@ module K0sVagrant
       end
     end
 
-    # Ends `vagrant up` with the helper's lines, this one, and exit status 1. An exception here
+    # The helper decides whether the destroyed machines must leave the cluster first; a second
+    # machine's trigger finds them gone already.
+    def self.before_destroy(argv)
+      LOCK.synchronize do
+        return if Helper.call("remove", "--before-destroy", "--", *argv)
+        fail_with("k0s-vagrant: nothing was destroyed (see above)")
+      end
+    end
+
+    def self.fail_up
+      fail_with("k0s-vagrant: deploy failed (see above); fix the cause, then run `vagrant up` again or `k0s-vagrant deploy`")
+    end
+
+    # Ends the Vagrant command with the helper's lines, this one, and exit status 1. An exception here
     # would reach Vagrant's BatchAction, which wraps it in "An unexpected error occurred ...
     # Please report this as a bug" and a backtrace (`abort` raises SystemExit, not a VagrantError;
     # lib/vagrant/batch_action.rb), or in a multi-line box for a VagrantError. SystemExit in the
     # main thread passes bin/vagrant's rescue silently (it re-raises all but VagrantError), so
     # Vagrant's ensure blocks and locks still unwind.
-    def self.fail_up
-      $stderr.puts("k0s-vagrant: deploy failed (see above); fix the cause, then run `vagrant up` again or `k0s-vagrant deploy`")
+    def self.fail_with(message)
+      $stderr.puts(message)
       $stderr.flush
       Thread.main.raise(SystemExit.new(1))
       sleep # this machine's thread goes no further; the process ends with the main thread

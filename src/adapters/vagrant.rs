@@ -34,8 +34,18 @@ impl Invocation {
     /// The machines a `vagrant up` acts on: the names given, or all. A `/regex/` name is matched
     /// as a plain substring of the machine name (enough for `/worker/`).
     pub fn up_targets<'a>(args: &[String], machines: &'a [String]) -> Vec<&'a str> {
+        Invocation::targets("up", args, machines)
+    }
+
+    /// Whether the command line says `-f` / `--force` (`vagrant destroy` then asks nothing).
+    pub fn forced(args: &[String]) -> bool {
+        args.iter().any(|a| a == "-f" || a == "--force")
+    }
+
+    /// The machines `vagrant <command>` acts on, as [`Invocation::up_targets`] reads them.
+    pub fn targets<'a>(command: &str, args: &[String], machines: &'a [String]) -> Vec<&'a str> {
         let mut names = Vec::new();
-        let mut it = args.iter().skip_while(|a| a.as_str() != "up").skip(1);
+        let mut it = args.iter().skip_while(|a| a.as_str() != command).skip(1);
         while let Some(arg) = it.next() {
             match arg.as_str() {
                 // Options of `vagrant up` that take a value.

@@ -2,18 +2,61 @@
 //! of part of a cluster runs it), then forget them in this project's state.
 
 use super::Running;
-use crate::adapters::vagrant::Project;
+use crate::adapters::vagrant::{Invocation, Project};
 use crate::cli::RemoveArgs;
 use crate::deploy::render::rewrite_as_applied;
 use crate::error::Error;
-use crate::lifecycle::remove::{self, Limits};
+use crate::lifecycle::remove::{self, Limits, RemoveError};
 use crate::lock;
 
 pub fn run(project: &Project, args: &RemoveArgs) -> Result<(), Error> {
-    let running = Running::load(project)?;
+    if args.before_destroy {
+        return before_destroy(project, &args.vagrant_args);
+    }
+    remove(project, &Running::load(project)?, &args.nodes, args.force)
+}
+
+/// `vagrant destroy` of part of the cluster: its machines leave the cluster first. Destroying every
+/// existing machine is the fast path (nothing to take out), and so is a cluster that was never
+/// deployed. Without `-f` Vagrant would ask after this trigger, so the nodes would leave before
+/// the answer: refused with the command to run instead.
+fn before_destroy(project: &Project, vagrant_args: &[String]) -> Result<(), Error> {
+    let Ok(running) = Running::load(project) else {
+        return Ok(());
+    };
+    let existing = project.existing_machines();
+    let names: Vec<String> = running
+        .plan
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .filter(|n| existing.contains(n))
+        .collect();
+    let targets: Vec<String> = Invocation::targets("destroy", vagrant_args, &names)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    if targets.is_empty() || targets.len() == names.len() {
+        return Ok(());
+    }
+    if !Invocation::forced(vagrant_args) {
+        return Err(RemoveError::NeedsForce {
+            nodes: targets.join(" "),
+        }
+        .into());
+    }
+    remove(project, &running, &targets, false)
+}
+
+fn remove(
+    project: &Project,
+    running: &Running,
+    nodes: &[String],
+    force: bool,
+) -> Result<(), Error> {
     let report = running.report();
     let up = remove::controllers_up(&running.plan, &report);
-    let going = remove::order(&running.plan, &args.nodes, &up, args.force)?;
+    let going = remove::order(&running.plan, nodes, &up, force)?;
     eprintln!(
         "k0s-vagrant: taking {} out of the cluster, one at a time",
         going.join(", ")

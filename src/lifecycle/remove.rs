@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::adapters::node;
 use crate::adapters::ssh::{connect, KnownHosts, Retry, Session};
+use crate::cluster::nodes::parse_nodes;
 use crate::cluster::report::Report;
 use crate::inventory::{Inventory, InventoryNode};
 use crate::plan::{Plan, Role};
@@ -32,6 +33,8 @@ pub enum RemoveError {
         members: usize,
         quorum: usize,
     },
+    #[error("destroying part of the cluster takes {nodes} out of it first, which `vagrant destroy` would ask about only afterwards; run `vagrant destroy -f {nodes}`")]
+    NeedsForce { nodes: String },
     #[error("{leader} does not answer over SSH ({reason}); nodes leave a running cluster: run `vagrant up` first, or remove the whole cluster with `vagrant destroy -f`")]
     LeaderDown { leader: String, reason: String },
     #[error("{node}: {step} failed ({reason}); it is still part of the cluster: fix the cause and run the removal again")]
@@ -48,7 +51,8 @@ impl RemoveError {
             RemoveError::UnknownNode { .. }
             | RemoveError::FirstController { .. }
             | RemoveError::LastWorker { .. }
-            | RemoveError::BreaksQuorum { .. } => Category::BadInput,
+            | RemoveError::BreaksQuorum { .. }
+            | RemoveError::NeedsForce { .. } => Category::BadInput,
             RemoveError::LeaderDown { .. } | RemoveError::Step { .. } => Category::Remote,
         }
     }
@@ -179,27 +183,30 @@ pub fn take_out(
                 reason: e.to_string(),
             })
     };
-    // A node that never registered (its machine failed before k0s joined) has nothing to drain.
-    let registered = match leader.run(
-        &node::kubectl(k0s, &format!("get node {node} -o name")),
-        limits.command,
-    ) {
-        Ok(_) => true,
-        Err(e) if e.to_string().contains("(NotFound)") => false,
-        Err(e) => {
-            return Err(RemoveError::Step {
-                node: node.to_string(),
-                step: "look up its Node object",
-                reason: e.to_string(),
-            })
+    // A node that never registered (its machine failed before k0s joined) has nothing to drain or
+    // delete; one that is not Ready (its machine is halted) cannot evict its pods: drain would only
+    // wait for its timeout, and deleting the Node object lets them be scheduled elsewhere.
+    let listed = leader
+        .run(&node::kubectl(k0s, "get nodes -o json"), limits.command)
+        .map_err(|e| e.to_string())
+        .and_then(|json| parse_nodes(&json).map_err(|e| e.to_string()))
+        .map_err(|reason| RemoveError::Step {
+            node: node.to_string(),
+            step: "read the Node objects",
+            reason,
+        })?;
+    let object = listed.items.iter().find(|n| n.metadata.name == node);
+    let registered = object.is_some();
+    match object.map(|n| n.readiness()) {
+        Some(Ok(())) => {
+            step(
+                "drain (cordon, evict its pods)",
+                node::kubectl(k0s, &format!("drain {node} {DRAIN}")),
+                limits.drain,
+            )?;
         }
-    };
-    if registered {
-        step(
-            "drain (cordon, evict its pods)",
-            node::kubectl(k0s, &format!("drain {node} {DRAIN}")),
-            limits.drain,
-        )?;
+        Some(Err(why)) => eprintln!("    not Ready ({why}): nothing to drain"),
+        None => eprintln!("    never registered: no Node object"),
     }
     let this = inventory.node(node);
     if plan.node(node).is_some_and(|n| n.role == Role::Controller) {

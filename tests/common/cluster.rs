@@ -220,16 +220,16 @@ impl Cluster {
     }
 }
 
-/// `k0s-vagrant ARGS --project-dir PROJECT` inside the nodes' namespace, with the cluster's
-/// KUBECONFIG.
+/// `k0s-vagrant --project-dir PROJECT ARGS` inside the nodes' namespace, with the cluster's
+/// KUBECONFIG (the project first, so ARGS may end with `-- <vagrant args>`).
 pub fn helper_in(c: &Cluster, args: &[&str]) -> Output {
     c.helper(&env(&[(
         "KUBECONFIG",
         c.user_kubeconfig().to_str().unwrap(),
     )]))
-    .args(args)
     .arg("--project-dir")
     .arg(c.project.path())
+    .args(args)
     .output()
     .unwrap()
 }
