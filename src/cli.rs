@@ -53,7 +53,8 @@ pub enum Command {
     /// One table of the running cluster: per node SSH, k0s service, role and version, Node Ready,
     /// taints and workloads; etcd members, the API from this host, the kubeconfig.
     ///
-    /// Works from the inventory, without Vagrant. Every probe has its own timeout.
+    /// Works from the inventory; asks Vagrant only for the VM state of nodes that do not answer
+    /// over SSH (halted, suspended). Every probe has its own timeout.
     Status(StatusArgs),
     /// Named health checks, each pass or fail with a reason; exit 0 when healthy, 1 when not.
     ///

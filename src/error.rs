@@ -51,8 +51,9 @@ pub enum Error {
     File(#[from] FileError),
     #[error("no kubeconfig at {}; `vagrant up` exports it once the cluster is up", path.display())]
     NoKubeconfig { path: PathBuf },
-    #[error("not healthy: {failed} failed")]
-    Unhealthy { failed: String },
+    /// `reason`: the checks that failed, or that the cluster is halted.
+    #[error("not healthy: {reason}")]
+    Unhealthy { reason: String },
     #[error("{phase}: {source}")]
     Phase {
         phase: &'static str,

@@ -10,8 +10,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::api::{deployed, plan_api_address, shared_api_address, StandInApi};
-use common::cluster::{helper_in, state, Cluster};
-use common::{outcome, stderr, stdout};
+use common::cluster::{helper_in, read_lines, state, Cluster};
+use common::{env, outcome, stderr, stdout};
 use k0s_vagrant::cluster::report::{parse_etcd_members, parse_k0s_status};
 
 #[test]
@@ -693,23 +693,41 @@ fn stub_cluster_views_come_from_the_next_controller_when_the_first_cannot_answer
     );
 }
 
-#[test]
-fn stub_drill_with_vm_halts_and_brings_back_the_machine_through_vagrant() {
-    let (c, _api) = deployed(1, 2);
+/// The test's PATH with the STAND-IN vagrant (tests/stubs/vagrant) first, its state kept with the
+/// other stand-ins' (`state(c)`).
+fn stand_in_vagrant_on_path(c: &Cluster) -> String {
     let bin = c.stubs.join("vagrant-bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy("tests/stubs/vagrant", bin.join("vagrant")).unwrap();
-    let path = format!(
+    format!(
         "{}:{}",
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
-    );
-    let out = c
-        .nodes
-        .command(env!("CARGO_BIN_EXE_k0s-vagrant"))
-        .env("PATH", path)
-        .env("KUBECONFIG", c.user_kubeconfig())
-        .args([
+    )
+}
+
+/// `k0s-vagrant ARGS --project-dir PROJECT` as `helper_in` runs it, with this PATH.
+fn helper_with_path(c: &Cluster, path: &str, args: &[&str]) -> Output {
+    let kubeconfig = c.user_kubeconfig();
+    c.helper(&env(&[
+        ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+        ("PATH", path),
+    ]))
+    .args(args)
+    .arg("--project-dir")
+    .arg(c.project.path())
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn stub_drill_with_vm_halts_and_brings_back_the_machine_through_vagrant() {
+    let (c, _api) = deployed(1, 2);
+    let path = stand_in_vagrant_on_path(&c);
+    let out = helper_with_path(
+        &c,
+        &path,
+        &[
             "drill",
             "stop",
             "worker-1",
@@ -718,11 +736,8 @@ fn stub_drill_with_vm_halts_and_brings_back_the_machine_through_vagrant() {
             "0",
             "--restore-within",
             "20",
-            "--project-dir",
-        ])
-        .arg(c.project.path())
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert!(stderr(&out).contains("==> drill: take worker-1 down (vagrant halt)"));
     assert!(
@@ -776,5 +791,215 @@ fn stub_workloads_probe_runs_on_exactly_the_planned_nodes_and_is_removed() {
     assert_eq!(
         workloads["reason"],
         "probe pods ran on control-plane-2, which the plan keeps free of workloads"
+    );
+}
+
+/// The project's Vagrantfile: the helper asks Vagrant only in a project that has one (the stand-in
+/// vagrant does not read it).
+fn with_vagrantfile(c: &Cluster) {
+    std::fs::write(
+        c.project.path().join("Vagrantfile"),
+        "# stand-in project: tests/stubs/vagrant answers for it\n",
+    )
+    .unwrap();
+}
+
+/// What the stand-in vagrant says of a node's VM (`state/vm/NODE`); a VM that does not run runs
+/// no k0s either (`state/stopped/NODE`: its Node turns NodeStatusUnknown).
+fn vm_state(c: &Cluster, node: &str, id: &str) {
+    for dir in ["vm", "stopped"] {
+        std::fs::create_dir_all(state(c).join(dir)).unwrap();
+    }
+    std::fs::write(state(c).join("vm").join(node), id).unwrap();
+    if id != "running" {
+        std::fs::write(state(c).join("stopped").join(node), "").unwrap();
+    }
+}
+
+/// A probe's error of `status --json`: (kind, detail).
+fn probe_error(doc: &serde_json::Value, node: usize, probe: &str) -> (String, String) {
+    let p = &doc["nodes"][node][probe];
+    assert_eq!(p["ok"], false, "{probe} of node {node}: {p}");
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    (text(&p["error"]["kind"]), text(&p["error"]["detail"]))
+}
+
+#[test]
+fn stub_halted_and_suspended_vms_are_told_apart_from_a_node_without_ssh() {
+    let (mut c, _api) = deployed(1, 3);
+    with_vagrantfile(&c);
+    let path = stand_in_vagrant_on_path(&c);
+    // Every node answers: Vagrant is not asked.
+    let out = helper_with_path(&c, &path, &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(!state(&c).join("vagrant-calls").exists(), "vagrant asked");
+
+    // worker-1 halted, worker-2 suspended (their SSH is gone with them); worker-3's VM runs but
+    // its SSH is gone: that one is broken, not stopped.
+    for i in 1..=3 {
+        let address = c.planned[i].1.to_string();
+        c.nodes.stop(&address);
+    }
+    vm_state(&c, "worker-1", "shutoff");
+    vm_state(&c, "worker-2", "paused");
+    let out = helper_with_path(&c, &path, &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(
+        probe_error(&doc, 1, "ssh"),
+        (
+            "halted".into(),
+            "worker-1 is halted (shutoff); vagrant up starts it".into()
+        )
+    );
+    assert_eq!(
+        probe_error(&doc, 2, "ssh"),
+        (
+            "suspended".into(),
+            "worker-2 is suspended (paused); vagrant up or vagrant resume brings it back".into()
+        )
+    );
+    for name in ["service", "k0s", "unreachable"] {
+        assert_eq!(
+            probe_error(&doc, 1, name),
+            ("halted".into(), "halted".into())
+        );
+        assert_eq!(
+            probe_error(&doc, 2, name),
+            ("suspended".into(), "suspended".into())
+        );
+        assert_eq!(probe_error(&doc, 3, name), ("ssh".into(), "no SSH".into()));
+    }
+    let (kind, detail) = probe_error(&doc, 3, "ssh");
+    assert_eq!(kind, "ssh");
+    assert!(detail.starts_with("worker-3: cannot reach "), "{detail}");
+    // Asked once, for the three nodes without SSH, in the project.
+    assert_eq!(
+        std::fs::read_to_string(state(&c).join("vagrant-calls")).unwrap(),
+        format!(
+            "status --machine-readable worker-1 worker-2 worker-3 (in {}) K0S_VAGRANT_SKIP_DEPLOY=unset\n",
+            c.project.path().display()
+        )
+    );
+
+    let out = helper_with_path(&c, &path, &["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let text = stdout(&out);
+    let cells = |node: &str| -> Vec<String> {
+        let row = text
+            .lines()
+            .find(|l| l.starts_with(node))
+            .unwrap_or_default();
+        row.split_whitespace()
+            .skip(3)
+            .take(3)
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(cells("worker-1"), ["halted", "-", "-"], "{text}");
+    assert_eq!(cells("worker-2"), ["suspended", "-", "-"], "{text}");
+    assert_eq!(cells("worker-3"), ["FAIL", "FAIL", "FAIL"], "{text}");
+    assert!(
+        text.contains("  worker-1: ssh: worker-1 is halted (shutoff); vagrant up starts it\n"),
+        "{text}"
+    );
+    assert!(!text.contains("worker-1: service:"), "{text}");
+    assert!(text.contains("  worker-3: service: no SSH\n"), "{text}");
+
+    let out = helper_with_path(&c, &path, &["health"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    let text = stdout(&out);
+    for line in [
+        "FAIL ssh           worker-1 is halted (shutoff); vagrant up starts it; worker-2 is suspended (paused); vagrant up or vagrant resume brings it back; worker-3: cannot reach ",
+        "FAIL k0s-services  worker-1: halted; worker-2: suspended; worker-3: no SSH\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert_eq!(
+        stderr(&out),
+        "k0s-vagrant: not healthy: ssh, k0s-services, nodes-ready, reachability failed\n"
+    );
+}
+
+#[test]
+fn stub_without_vagrant_or_when_it_fails_a_node_without_ssh_stays_an_ssh_failure() {
+    let (mut c, _api) = deployed(1, 1);
+    with_vagrantfile(&c);
+    let worker = c.planned[1].1.to_string();
+    c.nodes.stop(&worker);
+    vm_state(&c, "worker-1", "shutoff");
+    // A PATH without vagrant: only `ip`, which runs the helper in the nodes' namespace.
+    let bare = c.project.path().join("bare-bin");
+    std::fs::create_dir_all(&bare).unwrap();
+    let ip = ["/usr/sbin/ip", "/usr/bin/ip", "/sbin/ip", "/bin/ip"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("ip is installed");
+    std::os::unix::fs::symlink(ip, bare.join("ip")).unwrap();
+    let failing = {
+        let path = stand_in_vagrant_on_path(&c);
+        std::fs::write(state(&c).join("vagrant-fails"), "").unwrap();
+        path
+    };
+    for (path, why) in [
+        (bare.to_str().unwrap(), "no vagrant"),
+        (&failing, "vagrant fails"),
+    ] {
+        let out = helper_with_path(&c, path, &["status", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{why}: {}", outcome(&out));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (kind, detail) = probe_error(&doc, 1, "ssh");
+        assert_eq!(kind, "ssh", "{why}");
+        assert!(
+            detail.starts_with("worker-1: cannot reach "),
+            "{why}: {detail}"
+        );
+        assert_eq!(
+            probe_error(&doc, 1, "service"),
+            ("ssh".into(), "no SSH".into()),
+            "{why}"
+        );
+        assert!(stderr(&out).is_empty(), "{why}: {}", outcome(&out));
+    }
+    assert_eq!(
+        read_lines(&state(&c).join("vagrant-calls")).len(),
+        1,
+        "the failing stand-in was asked"
+    );
+}
+
+#[test]
+fn stub_health_of_a_halted_cluster_says_so() {
+    let (mut c, _api) = deployed(1, 1);
+    with_vagrantfile(&c);
+    let path = stand_in_vagrant_on_path(&c);
+    for (name, address) in c.planned.clone() {
+        c.nodes.stop(&address.to_string());
+        vm_state(&c, &name, "shutoff");
+    }
+    let out = helper_with_path(&c, &path, &["health"]);
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert_eq!(
+        stderr(&out),
+        "k0s-vagrant: not healthy: the cluster is halted; vagrant up starts it\n"
+    );
+    assert!(
+        stdout(&out).contains(
+            "FAIL ssh           control-plane-1 is halted (shutoff); vagrant up starts it; worker-1 is halted (shutoff); vagrant up starts it\n"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    let json = helper_with_path(&c, &path, &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    // No controller answers for the cluster, and the kind says why.
+    assert_eq!(doc["etcd"]["error"]["kind"], "halted", "{doc}");
+    // One of them suspended: the same, in other words.
+    vm_state(&c, "worker-1", "paused");
+    let out = helper_with_path(&c, &path, &["health"]);
+    assert_eq!(
+        stderr(&out),
+        "k0s-vagrant: not healthy: the cluster's VMs are halted or suspended; vagrant up brings them back\n"
     );
 }

@@ -1,8 +1,13 @@
 //! What Vagrant tells us: the command line it was given (passed through by the Vagrantfile), the
-//! provider that follows from it, and which machines of the project exist on disk.
+//! provider that follows from it, which machines of the project exist on disk, and the states of
+//! its machines (`vagrant status --machine-readable`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use crate::plan::Provider;
 use crate::util::exit::Category;
@@ -173,6 +178,183 @@ impl Project {
         }
         names
     }
+
+    /// The states of `names` from `vagrant status --machine-readable NAMES...`, run in the project
+    /// root with the helper's own environment. Vagrant evaluates the Vagrantfile for it, which
+    /// asks the helper for its `plan` (never `status`), and then each machine's provider. Stopped
+    /// after `limit`. A machine Vagrant does not name is left out.
+    pub fn machine_states(
+        &self,
+        names: &[&str],
+        limit: Duration,
+    ) -> Result<BTreeMap<String, MachineState>, VagrantError> {
+        if !self.root.join("Vagrantfile").is_file() {
+            // Vagrant would look for a Vagrantfile further up, in another project.
+            return Err(VagrantError::NoVagrantfile {
+                root: self.root.clone(),
+            });
+        }
+        let command = format!("status --machine-readable {}", names.join(" "));
+        let mut cmd = Command::new("vagrant");
+        cmd.args(["status", "--machine-readable"])
+            .args(names)
+            .current_dir(&self.root);
+        let out = output_within(cmd, limit)
+            .map_err(|e| VagrantError::Spawn {
+                reason: e.to_string(),
+            })?
+            .ok_or_else(|| VagrantError::Timeout {
+                command: command.clone(),
+                after: limit,
+            })?;
+        if !out.status.success() {
+            return Err(VagrantError::Failed {
+                command,
+                code: out.status.code().unwrap_or(-1),
+                tail: crate::util::text::tail(&String::from_utf8_lossy(&out.stderr), 2),
+            });
+        }
+        Ok(parse_states(&String::from_utf8_lossy(&out.stdout))
+            .into_iter()
+            .map(|(name, id)| (name, MachineState::from_id(&id)))
+            .collect())
+    }
+}
+
+/// How long `vagrant status` may take: Ruby, the plugins and the Vagrantfile (with the helper's
+/// `plan`) load in seconds; this bounds a provider that hangs.
+pub const STATUS_LIMIT: Duration = Duration::from_secs(30);
+
+/// Why Vagrant could not say the machine states. Never a failure of the command that asked: the
+/// states are then unknown.
+#[derive(Debug, thiserror::Error)]
+pub enum VagrantError {
+    #[error("no Vagrantfile in {}", root.display())]
+    NoVagrantfile { root: PathBuf },
+    #[error("cannot run vagrant: {reason}")]
+    Spawn { reason: String },
+    #[error("`vagrant {command}` exited with code {code}: {tail}")]
+    Failed {
+        command: String,
+        code: i32,
+        tail: String,
+    },
+    #[error("`vagrant {command}` did not finish within {}s", after.as_secs())]
+    Timeout { command: String, after: Duration },
+}
+
+/// A machine's state as its provider names it, sorted into what status and health tell apart.
+/// State ids: vagrant-libvirt takes libvirt's domain states (`running`, `paused`, `shutoff`,
+/// `pmsuspended`, `crashed`, ...: fog/fog-libvirt `lib/fog/libvirt/requests/compute/list_domains.rb`)
+/// and counts `paused` and `pmsuspended` as suspended (vagrant-libvirt
+/// `lib/vagrant-libvirt/action/is_suspended.rb`); vagrant-tart has `running`, `stopped` (also a
+/// suspended Tart VM) and `host_state_unknown` (letiemble/vagrant-tart
+/// `lib/vagrant-tart/model/list_result.rb`); Vagrant itself `not_created`
+/// (hashicorp/vagrant `lib/vagrant/machine_state.rb`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MachineState {
+    Running,
+    /// Powered off: libvirt `shutoff`, Tart `stopped`; `vagrant up` starts it.
+    Halted(String),
+    /// libvirt `paused` or `pmsuspended`; `vagrant up` or `vagrant resume` resumes it.
+    Suspended(String),
+    /// Vagrant has no VM for it.
+    NotCreated,
+    /// Any other state id (libvirt `crashed`, Tart `host_state_unknown`, ...).
+    Other(String),
+}
+
+impl MachineState {
+    pub fn from_id(id: &str) -> MachineState {
+        match id {
+            "running" => MachineState::Running,
+            "shutoff" | "stopped" => MachineState::Halted(id.to_string()),
+            "paused" | "pmsuspended" => MachineState::Suspended(id.to_string()),
+            "not_created" => MachineState::NotCreated,
+            other => MachineState::Other(other.to_string()),
+        }
+    }
+}
+
+/// The `state` lines of `vagrant status --machine-readable`: machine name -> state id. Each line
+/// is `timestamp,target,type,data...` with commas in the data written as `%!(VAGRANT_COMMA)`
+/// (hashicorp/vagrant `lib/vagrant/ui.rb`, `MachineReadable#machine`); the status command writes
+/// `state` with the state id for each machine it names (`plugins/commands/status/command.rb`).
+fn parse_states(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.splitn(4, ',');
+            let (stamp, target, kind, data) = (
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+            );
+            let is_state = kind == "state"
+                && !target.is_empty()
+                && !stamp.is_empty()
+                && stamp.bytes().all(|b| b.is_ascii_digit())
+                && !data.is_empty();
+            is_state.then(|| (target.to_string(), data.to_string()))
+        })
+        .collect()
+}
+
+/// Runs `cmd` to its end and returns what it printed, or `None` when it did not finish within
+/// `limit` (then it is killed).
+fn output_within(mut cmd: Command, limit: Duration) -> std::io::Result<Option<Output>> {
+    let deadline = Instant::now() + limit;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Both pipes are read to their end on threads of their own, so neither can fill up.
+    let (tx, rx) = mpsc::channel::<(usize, Vec<u8>)>();
+    read_to_end(0, child.stdout.take(), tx.clone());
+    read_to_end(1, child.stderr.take(), tx);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // A process it started may still hold a pipe open: wait for the rest of the limit only.
+    let mut read: [Vec<u8>; 2] = Default::default();
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((i, buf)) => read[i] = buf,
+            Err(_) => return Ok(None),
+        }
+    }
+    let [stdout, stderr] = read;
+    Ok(Some(Output {
+        status,
+        stdout,
+        stderr,
+    }))
+}
+
+/// Reads `pipe` to its end on a thread of its own, then sends what it read with its `index`.
+fn read_to_end(
+    index: usize,
+    pipe: Option<impl Read + Send + 'static>,
+    done: mpsc::Sender<(usize, Vec<u8>)>,
+) {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        let _ = done.send((index, buf));
+    });
 }
 
 #[cfg(test)]
@@ -249,5 +431,105 @@ mod tests {
                 .contains("'virtualbox' (from VAGRANT_DEFAULT_PROVIDER)"),
             "{err}"
         );
+    }
+
+    /// `vagrant status --machine-readable control-plane-1 worker-1 worker-2` of a libvirt
+    /// project, as Vagrant writes it (hashicorp/vagrant `lib/vagrant/ui.rb`,
+    /// `plugins/commands/status/command.rb`; descriptions from vagrant-libvirt `locales/en.yml`).
+    const STATUS: &str = r"1754380800,control-plane-1,metadata,provider,libvirt
+1754380800,worker-1,metadata,provider,libvirt
+1754380800,worker-2,metadata,provider,libvirt
+1754380801,control-plane-1,provider-name,libvirt
+1754380801,control-plane-1,state,running
+1754380801,control-plane-1,state-human-short,running
+1754380801,control-plane-1,state-human-long,The Libvirt domain is running. To stop this machine%!(VAGRANT_COMMA) you can run\n`vagrant halt`. To destroy the machine%!(VAGRANT_COMMA) you can run `vagrant destroy`.
+1754380801,worker-1,provider-name,libvirt
+1754380801,worker-1,state,shutoff
+1754380801,worker-1,state-human-short,shutoff
+1754380801,worker-1,state-human-long,The Libvirt domain is not running. Run `vagrant up` to start it.
+1754380801,worker-2,provider-name,libvirt
+1754380801,worker-2,state,paused
+1754380801,worker-2,state-human-short,paused
+1754380801,worker-2,state-human-long,The Libvirt domain is suspended. Run `vagrant resume` to resume it.
+1754380801,,ui,info,Current machine states:\n\ncontrol-plane-1           running (libvirt)\nworker-1                  shutoff (libvirt)\nworker-2                  paused (libvirt)\n\nThis environment represents multiple VMs. The VMs are all listed\nabove with their current state. For more information about a specific\nVM%!(VAGRANT_COMMA) run `vagrant status NAME`.
+";
+
+    #[test]
+    fn machine_readable_status_gives_each_machine_its_state() {
+        let states = parse_states(STATUS);
+        assert_eq!(
+            states.into_iter().collect::<Vec<_>>(),
+            [
+                ("control-plane-1".to_string(), "running".to_string()),
+                ("worker-1".to_string(), "shutoff".to_string()),
+                ("worker-2".to_string(), "paused".to_string()),
+            ]
+        );
+        // Not machine-readable lines, and lines of other types, name no state.
+        assert!(parse_states("Current machine states:\nworker-1  running (libvirt)\n").is_empty());
+        assert!(parse_states("1754380801,,state,running\nx,worker-1,state,running\n").is_empty());
+    }
+
+    #[test]
+    fn state_ids_of_both_providers_are_sorted() {
+        assert_eq!(MachineState::from_id("running"), MachineState::Running);
+        for halted in ["shutoff", "stopped"] {
+            assert_eq!(
+                MachineState::from_id(halted),
+                MachineState::Halted(halted.into())
+            );
+        }
+        for suspended in ["paused", "pmsuspended"] {
+            assert_eq!(
+                MachineState::from_id(suspended),
+                MachineState::Suspended(suspended.into())
+            );
+        }
+        assert_eq!(
+            MachineState::from_id("not_created"),
+            MachineState::NotCreated
+        );
+        assert_eq!(
+            MachineState::from_id("host_state_unknown"),
+            MachineState::Other("host_state_unknown".into())
+        );
+    }
+
+    #[test]
+    fn a_command_that_outlives_its_limit_is_stopped() {
+        let start = Instant::now();
+        let mut sleep = Command::new("sleep");
+        sleep.arg("10");
+        assert!(output_within(sleep, Duration::from_millis(300))
+            .unwrap()
+            .is_none());
+        assert!(start.elapsed() < Duration::from_secs(5));
+        let mut echo = Command::new("sh");
+        echo.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = output_within(echo, Duration::from_secs(10))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                out.stdout.as_slice(),
+                out.stderr.as_slice()
+            ),
+            (Some(3), &b"out\n"[..], &b"err\n"[..])
+        );
+    }
+
+    #[test]
+    fn no_vagrantfile_no_question() {
+        let dir = std::env::temp_dir().join(format!("k0sv-novagrantfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = Project::new(dir.clone(), None)
+            .machine_states(&["worker-1"], Duration::from_secs(1))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("no Vagrantfile in {}", dir.display())
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

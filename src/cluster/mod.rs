@@ -14,7 +14,8 @@ use crate::util::exit::Category;
 use nodes::ParseError;
 
 /// The `schema_version` of `status --json` and `health --json`: raised when a field is removed or
-/// changes its meaning (added fields keep it).
+/// changes its meaning (added fields keep it, and so do added probe error kinds such as `halted`:
+/// a program that does not know a kind still reads a failed probe).
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Failures of the cluster itself, seen over SSH or from the host while deploying.

@@ -36,6 +36,12 @@ pub enum Kind {
     Missing,
     /// The Node object's Ready condition is not True; the detail is its reason.
     NotReady,
+    /// No SSH, and Vagrant says the node's VM is powered off (libvirt `shutoff`, Tart `stopped`).
+    Halted,
+    /// No SSH, and Vagrant says the node's VM is suspended (libvirt `paused`, `pmsuspended`).
+    Suspended,
+    /// No SSH, and Vagrant says the node has no VM (`not_created`).
+    NotCreated,
 }
 
 impl Kind {
@@ -48,7 +54,15 @@ impl Kind {
             Kind::Connect => "connect",
             Kind::Missing => "missing",
             Kind::NotReady => "not-ready",
+            Kind::Halted => "halted",
+            Kind::Suspended => "suspended",
+            Kind::NotCreated => "not-created",
         }
+    }
+
+    /// Whether the node's VM is not running (Vagrant says so): not a failure of the node itself.
+    pub fn vm_down(self) -> bool {
+        matches!(self, Kind::Halted | Kind::Suspended | Kind::NotCreated)
     }
 }
 

@@ -1,8 +1,10 @@
-//! Status and health of the running cluster, from the inventory (no Vagrant needed): what each node
-//! says over SSH (k0s service, `k0s status -o json`), what control-plane-1 says about the Node
-//! objects and etcd, and whether the API answers from the host. Every probe runs in parallel with
-//! its own timeout, so a node that stops answering fails its checks in bounded time.
+//! Status and health of the running cluster, from the inventory: what each node says over SSH (k0s
+//! service, `k0s status -o json`), what control-plane-1 says about the Node objects and etcd, and
+//! whether the API answers from the host. Every probe runs in parallel with its own timeout, so a
+//! node that stops answering fails its checks in bounded time. Vagrant is asked only about the
+//! nodes without SSH: a VM that is not running is told apart from a broken node.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use std::time::Duration;
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::adapters::node::{self, section, Section};
 use crate::adapters::ssh::{connect, KnownHosts, Retry, SshError};
+use crate::adapters::vagrant::MachineState;
 use crate::cluster::nodes::{parse_nodes, NodeList};
 use crate::cluster::probe::{self, section_ok, Kind, Probe, ProbeError};
 use crate::inventory::{Inventory, InventoryNode};
@@ -75,6 +78,27 @@ pub struct Report {
     #[serde(serialize_with = "probe::json")]
     pub api: Probe<String>,
     pub kubeconfig: Option<PathBuf>,
+}
+
+impl Report {
+    /// When Vagrant says no VM of the cluster is running: what to say of the whole cluster.
+    pub fn halted(&self) -> Option<&'static str> {
+        let kinds = self
+            .nodes
+            .iter()
+            .map(|n| n.ssh.as_ref().err().map(|e| e.kind))
+            .collect::<Option<Vec<Kind>>>()?;
+        let all = |f: fn(&Kind) -> bool| !kinds.is_empty() && kinds.iter().all(f);
+        if all(|k| *k == Kind::Halted) {
+            Some("the cluster is halted; vagrant up starts it")
+        } else if all(|k| *k == Kind::Suspended) {
+            Some("the cluster is suspended; vagrant up or vagrant resume brings it back")
+        } else if all(|k| matches!(k, Kind::Halted | Kind::Suspended)) {
+            Some("the cluster's VMs are halted or suspended; vagrant up brings them back")
+        } else {
+            None
+        }
+    }
 }
 
 /// How long each probe may take.
@@ -215,16 +239,22 @@ impl NodeProbe {
     }
 }
 
+/// The machine states Vagrant gives for some nodes (by name); those it cannot tell are left out.
+pub type AskVagrant<'a> = &'a dyn Fn(&[&str]) -> BTreeMap<String, MachineState>;
+
 /// Collects the report; nothing here fails as a whole, every failure is a reason in the report.
+/// `vagrant` is asked once, for every node without SSH, if there is one.
 pub fn collect(
     plan: &Plan,
     inventory: &Inventory,
     kh: &KnownHosts,
     limits: &Limits,
     api: impl Fn() -> Probe<String> + Sync,
+    vagrant: AskVagrant,
 ) -> Report {
     let nodes = Planned::new(plan, inventory);
-    let (probes, api) = probe_all(&nodes, kh, limits, api);
+    let (mut probes, api) = probe_all(&nodes, kh, limits, api);
+    vm_states(&nodes, &mut probes, vagrant);
     let (node_list, etcd) = views_with_fallback(&nodes, &probes, kh, limits);
     let reports = inventory
         .nodes
@@ -291,6 +321,61 @@ fn probe_all(
     })
 }
 
+/// Nodes without SSH whose VM Vagrant says is not running fail with that instead: every probe that
+/// needs SSH gets the kind `halted`, `suspended` or `not-created`. A running VM (or a state Vagrant
+/// cannot tell) keeps the SSH failure: the node is broken, not stopped.
+fn vm_states(nodes: &Planned, probes: &mut [NodeProbe], vagrant: AskVagrant) {
+    let all = &nodes.inventory.nodes;
+    let silent: Vec<&str> = all
+        .iter()
+        .zip(probes.iter())
+        .filter(|(_, p)| p.session.is_err())
+        .map(|(n, _)| n.name.as_str())
+        .collect();
+    if silent.is_empty() {
+        return;
+    }
+    let states = vagrant(&silent);
+    for (node, probe) in all.iter().zip(probes.iter_mut()) {
+        let Some(state) = states.get(&node.name) else {
+            continue;
+        };
+        let Some((why, short)) = vm_down(&node.name, state) else {
+            continue;
+        };
+        if probe.session.is_err() {
+            let dependent = ProbeError::new(why.kind, short);
+            probe.session = Err(why);
+            probe.service = Err(dependent.clone());
+            probe.k0s = Err(dependent.clone());
+            probe.unreachable = Err(dependent);
+        }
+    }
+}
+
+/// A VM that is not running: the SSH probe's error, and what the probes that need SSH say.
+fn vm_down(node: &str, state: &MachineState) -> Option<(ProbeError, &'static str)> {
+    let (kind, detail, short) = match state {
+        MachineState::Halted(id) => (
+            Kind::Halted,
+            format!("{node} is halted ({id}); vagrant up starts it"),
+            "halted",
+        ),
+        MachineState::Suspended(id) => (
+            Kind::Suspended,
+            format!("{node} is suspended ({id}); vagrant up or vagrant resume brings it back"),
+            "suspended",
+        ),
+        MachineState::NotCreated => (
+            Kind::NotCreated,
+            format!("{node} has no VM (not_created); vagrant up creates it"),
+            "not created",
+        ),
+        MachineState::Running | MachineState::Other(_) => return None,
+    };
+    Some((ProbeError::new(kind, detail), short))
+}
+
 /// The cluster views from the first controller; what it could not give, from the next controller
 /// that answers.
 fn views_with_fallback(
@@ -303,8 +388,15 @@ fn views_with_fallback(
         .iter()
         .find_map(|p| p.cluster.clone())
         .unwrap_or_else(|| {
-            // No views: the first controller had no SSH, or there is no controller.
-            let kind = nodes.first_controller.map_or(Kind::Missing, |_| Kind::Ssh);
+            // No views: the first controller had no SSH (its kind says why), or there is no
+            // controller.
+            let kind = nodes.first_controller.map_or(Kind::Missing, |i| {
+                probes[i]
+                    .session
+                    .as_ref()
+                    .err()
+                    .map_or(Kind::Ssh, |e| e.kind)
+            });
             let none = || ProbeError::new(kind, "no controller");
             (Err(none()), Err(none()))
         });
@@ -373,6 +465,41 @@ fn node_report(
 mod tests {
     use super::*;
     use std::process::Command;
+
+    #[test]
+    fn a_vm_that_is_not_running_says_what_starts_it() {
+        let said = |state: MachineState| {
+            vm_down("worker-1", &state).map(|(e, short)| (e.kind, e.detail, short))
+        };
+        assert_eq!(
+            said(MachineState::Halted("stopped".into())),
+            Some((
+                Kind::Halted,
+                "worker-1 is halted (stopped); vagrant up starts it".into(),
+                "halted"
+            ))
+        );
+        assert_eq!(
+            said(MachineState::Suspended("pmsuspended".into())),
+            Some((
+                Kind::Suspended,
+                "worker-1 is suspended (pmsuspended); vagrant up or vagrant resume brings it back"
+                    .into(),
+                "suspended"
+            ))
+        );
+        assert_eq!(
+            said(MachineState::NotCreated),
+            Some((
+                Kind::NotCreated,
+                "worker-1 has no VM (not_created); vagrant up creates it".into(),
+                "not created"
+            ))
+        );
+        // Running, or a state we do not know: the SSH failure stands.
+        assert_eq!(said(MachineState::Running), None);
+        assert_eq!(said(MachineState::Other("crashed".into())), None);
+    }
 
     /// The whole probe script is POSIX sh: dash parses it (`-n`: without running it).
     #[test]

@@ -52,13 +52,12 @@ pub fn run(project: &Project, args: &HealthArgs) -> Result<(), Error> {
     if healthy {
         Ok(())
     } else {
+        let failed = || {
+            let names: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+            format!("{} failed", names.join(", "))
+        };
         Err(Error::Unhealthy {
-            failed: checks
-                .iter()
-                .filter(|c| !c.ok)
-                .map(|c| c.name)
-                .collect::<Vec<_>>()
-                .join(", "),
+            reason: report.halted().map_or_else(failed, String::from),
         })
     }
 }

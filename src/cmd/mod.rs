@@ -11,6 +11,7 @@ pub mod remove;
 pub mod render;
 pub mod status;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::adapters::ssh;
@@ -85,6 +86,8 @@ pub struct Running {
     pub inventory: Inventory,
     pub known_hosts: ssh::KnownHosts,
     pub kubeconfig: std::path::PathBuf,
+    /// Where `vagrant status` runs, for the nodes without SSH.
+    pub project: Project,
 }
 
 impl Running {
@@ -97,7 +100,19 @@ impl Running {
             inventory,
             known_hosts: ssh::KnownHosts::new(state_dir.join("known_hosts")),
             kubeconfig: state_dir.join("kubeconfig"),
+            project: project.clone(),
         })
+    }
+
+    /// The states Vagrant gives for `names`; none when it cannot say (no vagrant, an error, too
+    /// slow): then the SSH failures stand.
+    fn machine_states(&self, names: &[&str]) -> BTreeMap<String, vagrant::MachineState> {
+        self.project
+            .machine_states(names, vagrant::STATUS_LIMIT)
+            .unwrap_or_else(|e| {
+                tracing::debug!("machine states of {} unknown: {e}", names.join(", "));
+                BTreeMap::new()
+            })
     }
 
     /// Whether the API answers from this host with the exported kubeconfig: at the shared API
@@ -114,6 +129,7 @@ impl Running {
             &self.known_hosts,
             &report::Limits::default(),
             || self.api(),
+            &|names| self.machine_states(names),
         );
         report.kubeconfig = self.kubeconfig.exists().then(|| self.kubeconfig.clone());
         report
