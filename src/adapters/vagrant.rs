@@ -199,6 +199,10 @@ impl Project {
         cmd.args(["status", "--machine-readable"])
             .args(names)
             .current_dir(&self.root);
+        // The Vagrantfile asks this same helper for the plan, rather than building one first.
+        if let Ok(me) = std::env::current_exe() {
+            cmd.env("K0S_VAGRANT_BIN", me);
+        }
         let out = output_within(cmd, limit)
             .map_err(|e| VagrantError::Spawn {
                 reason: e.to_string(),
