@@ -609,3 +609,58 @@ fn stub_helper_partial_destroy_takes_the_machine_out_first_and_stops_when_refuse
     );
     assert!(common::lab::virsh(&["dominfo", "k0sv-test-w1"]).is_ok());
 }
+
+/// `k0s-vagrant status` asks the real Vagrant 2.3.4 (and vagrant-libvirt, with a libvirtd in the
+/// test's own network namespace) for the machines it cannot reach: a shut-off domain is `halted`,
+/// a machine never created is `not-created`.
+#[test]
+fn status_reads_halted_and_missing_machines_from_the_real_vagrant() {
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::start("k0sv-test-status").expect("start libvirtd in a network namespace");
+    let p = Project::new();
+    write_up_lock(&p, "2");
+    let uuid = lab
+        .define_idle_domain("k0sv-test-status-w2", p.scratch.path())
+        .unwrap();
+    common::mark_created(&p.data(), "worker-2", "libvirt", &uuid);
+    // Nobody answers SSH on port 9 of loopback: every probe fails fast.
+    let nodes: Vec<serde_json::Value> = ["control-plane-1", "worker-1", "worker-2"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            serde_json::json!({"name": name, "address": format!("192.168.56.{}", 10 + i),
+                "ssh": {"host": "127.0.0.1", "port": 9, "user": "vagrant", "key_path": "/nonexistent"}})
+        })
+        .collect();
+    let inventory = serde_json::json!({"cluster": "k0s", "provider": "libvirt", "nodes": nodes});
+    std::fs::write(
+        p.data().join("k0s").join("inventory.json"),
+        inventory.to_string(),
+    )
+    .unwrap();
+    let out = p.vagrant_in(
+        lab.command(env!("CARGO_BIN_EXE_k0s-vagrant")),
+        &format!("--project-dir {} status --json", p.root.display()),
+        &[],
+    );
+    assert!(out.status.success(), "{}", outcome(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kind = |i: usize| {
+        doc["nodes"][i]["ssh"]["error"]["kind"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        [kind(0), kind(1), kind(2)],
+        ["not-created", "not-created", "halted"],
+        "{}",
+        outcome(&out)
+    );
+    assert_eq!(
+        doc["nodes"][2]["ssh"]["error"]["detail"],
+        "worker-2 is halted (shutoff); vagrant up starts it"
+    );
+}
