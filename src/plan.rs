@@ -252,6 +252,11 @@ pub fn workload_controllers(controllers: u32) -> u32 {
     controllers.div_ceil(3)
 }
 
+/// A majority of `members`: how many etcd needs up to serve.
+pub fn etcd_quorum(members: usize) -> usize {
+    members / 2 + 1
+}
+
 pub fn controller_name(index: u32) -> String {
     format!("control-plane-{index}")
 }
@@ -329,7 +334,7 @@ impl Plan {
     /// How many etcd members must be up for the cluster to keep serving: a majority of the
     /// controllers (every controller is an etcd member).
     pub fn quorum(&self) -> usize {
-        self.count(Role::Controller) / 2 + 1
+        etcd_quorum(self.count(Role::Controller))
     }
 
     /// The kubeconfig context (and cluster and user) name the deploy merges: `k0s-<name>`.

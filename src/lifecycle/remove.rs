@@ -14,7 +14,7 @@ use crate::adapters::ssh::{connect, KnownHosts, Retry, Session};
 use crate::cluster::nodes::parse_nodes;
 use crate::cluster::report::Report;
 use crate::inventory::{Inventory, InventoryNode};
-use crate::plan::{Plan, Role};
+use crate::plan::{etcd_quorum, Plan, Role};
 use crate::util::exit::Category;
 use crate::util::text::{human, tail};
 
@@ -73,9 +73,9 @@ pub fn order<'a>(
             return Err(RemoveError::UnknownNode {
                 node: name.clone(),
                 known: plan
-                    .names(Role::Controller)
-                    .into_iter()
-                    .chain(plan.names(Role::Worker))
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             });
@@ -106,7 +106,7 @@ pub fn order<'a>(
     for node in controllers {
         members.retain(|m| *m != node);
         let running = members.iter().filter(|m| up.contains(**m)).count();
-        let quorum = members.len() / 2 + 1;
+        let quorum = etcd_quorum(members.len());
         if running < quorum && !force {
             return Err(RemoveError::BreaksQuorum {
                 node: node.to_string(),
