@@ -8,7 +8,9 @@ mod common;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
+use common::api::deployed;
 use common::cluster::{helper_in, read_lines, state, Cluster};
 use common::sshd::user;
 use common::{env, helper, mark_created, outcome, stderr, stdout};
@@ -331,6 +333,7 @@ fn stub_missing_k0sctl_exits_3_with_install_instructions() {
 fn stub_node_that_never_gets_ready_fails_wait_ready_with_the_next_step() {
     let c = Cluster::new(1, 1);
     std::fs::create_dir_all(state(&c).join("notready")).unwrap();
+    std::fs::create_dir_all(state(&c).join("notready")).unwrap();
     std::fs::write(state(&c).join("notready").join("worker-1"), "").unwrap();
     let out = c.deploy_with(&[], &[("K0S_VAGRANT_READY_TIMEOUT", "2")]);
     assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
@@ -340,6 +343,86 @@ fn stub_node_that_never_gets_ready_fails_wait_ready_with_the_next_step() {
         "progress shown: {err}"
     );
     assert!(err.ends_with("k0s-vagrant: wait-ready: worker-1 not Ready after 2.0s (KubeletNotReady); try: vagrant ssh worker-1 -c 'sudo k0s status'\n"), "{err}");
+}
+
+/// A halted cluster brought back by `vagrant up`: right after the VMs start its nodes are
+/// NotReady for a while. With k0sctl.yaml unchanged, apply waits for them (with progress), is
+/// skipped once they are Ready, and the summary gives the time to healthy.
+#[test]
+fn stub_cluster_coming_back_waits_for_its_nodes_and_skips_apply() {
+    let (c, _api) = deployed(1, 1);
+    let notready = state(&c).join("notready");
+    std::fs::create_dir_all(&notready).unwrap();
+    for (name, _) in &c.planned {
+        std::fs::write(notready.join(name), "").unwrap();
+    }
+    // The stand-in k0s reads these markers: control-plane-1 comes back first, worker-1 later.
+    let back = std::thread::spawn(move || {
+        for (name, after) in [("control-plane-1", 2), ("worker-1", 5)] {
+            std::thread::sleep(Duration::from_secs(after));
+            std::fs::remove_file(notready.join(name)).unwrap();
+        }
+    });
+    let start = Instant::now();
+    let out = c.deploy(&[]);
+    back.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(start.elapsed() >= Duration::from_secs(7));
+    let err = stderr(&out);
+    for line in [
+        "    k0sctl.yaml is unchanged since the last successful apply; waiting up to 20.0s for every node to be Ready\n",
+        "    0/2 nodes Ready; waiting for control-plane-1: KubeletNotReady\n",
+        "    1/2 nodes Ready; waiting for worker-1: KubeletNotReady\n",
+        "    skipped: k0sctl.yaml is unchanged since the last successful apply and every node is Ready\n",
+        "==> nothing changed: the cluster already matches the plan\n",
+    ] {
+        assert!(err.contains(line), "missing {line:?} in\n{err}");
+    }
+    let healthy = err
+        .lines()
+        .find(|l| l.starts_with("==> healthy in "))
+        .unwrap_or_else(|| panic!("no time to healthy in\n{err}"));
+    assert!(
+        healthy.contains(": every node was Ready again after "),
+        "{healthy}"
+    );
+    assert!(err.contains("==> finished in "), "{err}");
+    assert_eq!(
+        c.k0sctl_calls()
+            .iter()
+            .filter(|l| l.starts_with("apply"))
+            .count(),
+        1,
+        "no second apply"
+    );
+}
+
+/// A node that does not come back within the ready timeout: apply runs (k0sctl may repair it).
+#[test]
+fn stub_node_that_stays_not_ready_makes_apply_run() {
+    let c = Cluster::new(1, 1);
+    let first = c.deploy(&["--until", "apply"]);
+    assert_eq!(first.status.code(), Some(0), "{}", outcome(&first));
+    std::fs::create_dir_all(state(&c).join("notready")).unwrap();
+    std::fs::write(state(&c).join("notready").join("worker-1"), "").unwrap();
+    let out = c.deploy_with(&["--until", "apply"], &[("K0S_VAGRANT_READY_TIMEOUT", "3")]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "    worker-1 is not Ready after 3.0s (KubeletNotReady): running k0sctl apply\n"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("skipped:"), "{err}");
+    assert_eq!(
+        c.k0sctl_calls()
+            .iter()
+            .filter(|l| l.starts_with("apply"))
+            .count(),
+        2
+    );
+    assert!(!err.contains("==> healthy in"), "stopped early: no summary");
 }
 
 #[test]
