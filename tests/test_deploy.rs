@@ -542,6 +542,21 @@ fn stub_facts_decide_whether_to_deploy_now() {
     let out = c.deploy(&["--facts", f.to_str().unwrap(), "--", "up", "worker-1"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stderr(&out), "k0s-vagrant: not deploying: worker-2 (not_created) not running; `vagrant up` brings up every machine and deploys\n");
+    // `vagrant resume worker-1` (the `after :resume` trigger): the named machine has finished and
+    // every planned one runs, so it deploys now.
+    let f = facts(&c, |n| ("running", n == "worker-1"));
+    let out = c.deploy(&[
+        "--until",
+        "wait-ssh",
+        "--facts",
+        f.to_str().unwrap(),
+        "--",
+        "resume",
+        "worker-1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(stderr(&out).contains("==> Wait for SSH on every node"));
+    std::fs::remove_file(c.state_dir().join("inventory.json")).unwrap();
     // All finished and running: the inventory comes from Vagrant's SSH facts.
     let f = facts(&c, |_| ("running", true));
     let out = c.deploy(&[

@@ -31,14 +31,21 @@ impl Invocation {
         Invocation { command, provider }
     }
 
-    /// The machines a `vagrant up` acts on: the names given, or all. A `/regex/` name is matched
-    /// as a plain substring of the machine name (enough for `/worker/`).
+    /// The machines a `vagrant up` or `vagrant resume` acts on: the names given, or all. Both
+    /// take machine names the same way (`with_target_vms`, hashicorp/vagrant
+    /// `lib/vagrant/plugin/v2/command.rb`), and resume has up's start options
+    /// (`plugins/commands/resume/command.rb` uses `build_start_options` of
+    /// `plugins/commands/up/start_mixins.rb`). A `/regex/` name is matched as a plain substring of
+    /// the machine name (enough for `/worker/`).
     pub fn up_targets<'a>(args: &[String], machines: &'a [String]) -> Vec<&'a str> {
         let mut names = Vec::new();
-        let mut it = args.iter().skip_while(|a| a.as_str() != "up").skip(1);
+        let mut it = args
+            .iter()
+            .skip_while(|a| !matches!(a.as_str(), "up" | "resume"))
+            .skip(1);
         while let Some(arg) = it.next() {
             match arg.as_str() {
-                // Options of `vagrant up` that take a value.
+                // Options of `vagrant up` and `vagrant resume` that take a value.
                 "--provider" | "--provision-with" => {
                     it.next();
                 }
@@ -204,6 +211,22 @@ mod tests {
         assert_eq!(
             Invocation::up_targets(&args("up --no-parallel control-plane-1 worker-1"), &all),
             ["control-plane-1", "worker-1"]
+        );
+    }
+
+    #[test]
+    fn resume_targets_are_read_like_up_targets() {
+        let all: Vec<String> = ["control-plane-1", "worker-1", "worker-2"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(Invocation::up_targets(&args("resume"), &all), all);
+        assert_eq!(
+            Invocation::up_targets(&args("resume --provision-with shell worker-1"), &all),
+            ["worker-1"]
+        );
+        assert_eq!(
+            Invocation::up_targets(&args("--debug resume --no-provision /worker/"), &all),
+            ["worker-1", "worker-2"]
         );
     }
 
