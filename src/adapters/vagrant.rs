@@ -74,6 +74,21 @@ impl Invocation {
     pub fn creates_machines(&self) -> bool {
         self.command.as_deref() == Some("up")
     }
+
+    /// A line for the user when this command silently does nothing with `provider`.
+    /// `vagrant suspend` on Tart: vagrant-tart suspends a VM only when it is configured
+    /// `suspendable` and otherwise returns without a word (letiemble/vagrant-tart
+    /// `lib/vagrant-tart/action/suspend_instance.rb`), and Tart runs only macOS guests
+    /// suspendable ("You can only suspend macOS VMs", cirruslabs/tart
+    /// `Sources/tart/Commands/Run.swift`), so our Linux nodes cannot be suspended at all.
+    pub fn does_nothing_note(&self, provider: Provider) -> Option<&'static str> {
+        match (self.command.as_deref(), provider) {
+            (Some("suspend"), Provider::Tart) => Some(
+                "`vagrant suspend` does nothing on Tart: Tart suspends only macOS guests, so these Linux VMs are left as they are; use `vagrant halt`, then `vagrant up` brings the cluster back",
+            ),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -227,6 +242,19 @@ mod tests {
         assert_eq!(
             Invocation::up_targets(&args("--debug resume --no-provision /worker/"), &all),
             ["worker-1", "worker-2"]
+        );
+    }
+
+    #[test]
+    fn suspend_on_tart_says_it_does_nothing() {
+        let suspend = Invocation::parse(&args("suspend worker-1"));
+        assert!(suspend
+            .does_nothing_note(Provider::Tart)
+            .is_some_and(|n| n.starts_with("`vagrant suspend` does nothing on Tart")));
+        assert_eq!(suspend.does_nothing_note(Provider::Libvirt), None);
+        assert_eq!(
+            Invocation::parse(&args("halt")).does_nothing_note(Provider::Tart),
+            None
         );
     }
 
