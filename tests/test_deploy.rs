@@ -7,7 +7,7 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::api::deployed;
@@ -172,14 +172,7 @@ fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
         err.contains("skipped: taints and labels already match the plan"),
         "{err}"
     );
-    assert_eq!(
-        c.k0sctl_calls()
-            .iter()
-            .filter(|l| l.starts_with("apply"))
-            .count(),
-        1,
-        "no second apply"
-    );
+    assert_eq!(applies(&c), 1, "no second apply");
     assert_eq!(read_lines(&c.state_dir().join("known_hosts")).len(), 3);
 }
 
@@ -267,13 +260,7 @@ fn stub_apply_is_retried_once_after_a_transient_failure() {
     let out = c.deploy(&["--until", "apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert!(stderr(&out).contains("(failure looks transient; retrying once after exit code 1)"));
-    assert_eq!(
-        c.k0sctl_calls()
-            .iter()
-            .filter(|l| l.starts_with("apply"))
-            .count(),
-        2
-    );
+    assert_eq!(applies(&c), 2);
 }
 
 #[test]
@@ -295,13 +282,7 @@ fn stub_apply_config_failure_exits_4_with_the_tail_and_no_retry() {
         last.ends_with("); fix the cause and run `vagrant up` again, or `k0s-vagrant deploy`"),
         "{last}"
     );
-    assert_eq!(
-        c.k0sctl_calls()
-            .iter()
-            .filter(|l| l.starts_with("apply"))
-            .count(),
-        1
-    );
+    assert_eq!(applies(&c), 1);
     let timings = std::fs::read_to_string(c.state_dir().join("timings.json")).unwrap();
     assert!(timings.contains("\"failed in apply\""));
 }
@@ -387,14 +368,7 @@ fn stub_cluster_coming_back_waits_for_its_nodes_and_skips_apply() {
         "{healthy}"
     );
     assert!(err.contains("==> finished in "), "{err}");
-    assert_eq!(
-        c.k0sctl_calls()
-            .iter()
-            .filter(|l| l.starts_with("apply"))
-            .count(),
-        1,
-        "no second apply"
-    );
+    assert_eq!(applies(&c), 1, "no second apply");
 }
 
 /// A node that does not come back within the ready timeout: apply runs (k0sctl may repair it).
@@ -415,13 +389,7 @@ fn stub_node_that_stays_not_ready_makes_apply_run() {
         "{err}"
     );
     assert!(!err.contains("skipped:"), "{err}");
-    assert_eq!(
-        c.k0sctl_calls()
-            .iter()
-            .filter(|l| l.starts_with("apply"))
-            .count(),
-        2
-    );
+    assert_eq!(applies(&c), 2);
     assert!(!err.contains("==> healthy in"), "stopped early: no summary");
 }
 
@@ -489,6 +457,14 @@ fn stub_api_phase_reports_an_api_that_does_not_answer() {
     );
 }
 
+/// How many times the stand-in k0sctl applied.
+fn applies(c: &Cluster) -> usize {
+    c.k0sctl_calls()
+        .iter()
+        .filter(|l| l.starts_with("apply"))
+        .count()
+}
+
 /// Vagrant's facts as the post-up trigger writes them.
 fn facts(c: &Cluster, state_of: impl Fn(&str) -> (&'static str, bool)) -> PathBuf {
     let machines: Vec<serde_json::Value> = c
@@ -513,6 +489,18 @@ fn facts(c: &Cluster, state_of: impl Fn(&str) -> (&'static str, bool)) -> PathBu
 fn stub_facts_decide_whether_to_deploy_now() {
     let c = Cluster::new(1, 2);
     std::fs::remove_file(c.state_dir().join("inventory.json")).unwrap();
+    // The post-up (or post-resume) trigger's call, up to wait-ssh.
+    let hook = |facts: &Path, argv: &[&str]| {
+        let mut args = vec![
+            "--until",
+            "wait-ssh",
+            "--facts",
+            facts.to_str().unwrap(),
+            "--",
+        ];
+        args.extend(argv);
+        c.deploy(&args)
+    };
     // worker-2 of this `vagrant up` has not finished: not yet, and silently.
     let f = facts(&c, |n| {
         if n == "worker-2" {
@@ -521,14 +509,7 @@ fn stub_facts_decide_whether_to_deploy_now() {
             ("running", true)
         }
     });
-    let out = c.deploy(&[
-        "--until",
-        "wait-ssh",
-        "--facts",
-        f.to_str().unwrap(),
-        "--",
-        "up",
-    ]);
+    let out = hook(&f, &["up"]);
     assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(0), ""));
     assert!(!c.state_dir().join("inventory.json").exists());
     // `vagrant up worker-1` while worker-2 was never created: one line, no deploy.
@@ -545,28 +526,13 @@ fn stub_facts_decide_whether_to_deploy_now() {
     // `vagrant resume worker-1` (the `after :resume` trigger): the named machine has finished and
     // every planned one runs, so it deploys now.
     let f = facts(&c, |n| ("running", n == "worker-1"));
-    let out = c.deploy(&[
-        "--until",
-        "wait-ssh",
-        "--facts",
-        f.to_str().unwrap(),
-        "--",
-        "resume",
-        "worker-1",
-    ]);
+    let out = hook(&f, &["resume", "worker-1"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert!(stderr(&out).contains("==> Wait for SSH on every node"));
     std::fs::remove_file(c.state_dir().join("inventory.json")).unwrap();
     // All finished and running: the inventory comes from Vagrant's SSH facts.
     let f = facts(&c, |_| ("running", true));
-    let out = c.deploy(&[
-        "--until",
-        "wait-ssh",
-        "--facts",
-        f.to_str().unwrap(),
-        "--",
-        "up",
-    ]);
+    let out = hook(&f, &["up"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     let inventory: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(c.state_dir().join("inventory.json")).unwrap(),

@@ -567,16 +567,14 @@ fn recording_helper(dir: &Path) -> (PathBuf, PathBuf) {
     (stub, calls)
 }
 
-/// Which machines' facts say `finished`, in a facts file the trigger wrote.
+/// Which machines' facts say `finished`, in a facts file the trigger wrote, read by the helper's
+/// own reader.
 fn finished_in(facts: &Path) -> Vec<String> {
-    let facts: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(facts).unwrap()).unwrap();
-    facts["machines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["finished"] == true)
-        .map(|m| m["name"].as_str().unwrap().to_string())
+    let facts = k0s_vagrant::inventory::VagrantFacts::read(facts).unwrap();
+    facts
+        .machines
+        .into_iter()
+        .filter_map(|m| m.finished.then_some(m.name))
         .collect()
 }
 

@@ -18,6 +18,9 @@ use common::lab::{virsh, Lab};
 use common::{outcome, repo, states, Scratch};
 
 const BOX: &str = "k0s-vagrant/test-debian12";
+/// What the deploy says when it leaves a cluster whose config is unchanged as it is.
+const APPLY_SKIPPED: &str =
+    "    skipped: k0sctl.yaml is unchanged since the last successful apply and every node is Ready";
 
 struct Tier {
     lab: Lab,
@@ -450,10 +453,7 @@ fn stub_vm_tier_up_deploy_until_apply_halt_up_again_scale_refuse_destroy() {
         back_said.contains("    k0sctl.yaml is unchanged since the last successful apply; waiting up to 10m00s for every node to be Ready"),
         "{back_said}"
     );
-    assert!(
-        back_said.contains("    skipped: k0sctl.yaml is unchanged since the last successful apply and every node is Ready"),
-        "{back_said}"
-    );
+    assert!(back_said.contains(APPLY_SKIPPED), "{back_said}");
     let runs = t.runs();
     assert_eq!(runs.len(), 2, "one deploy for the up: {runs:?}");
     assert_eq!(runs[1]["outcome"], "ok");
@@ -477,10 +477,7 @@ fn stub_vm_tier_up_deploy_until_apply_halt_up_again_scale_refuse_destroy() {
     let again = t.timed("second up of the running 1+1", |t| t.vagrant(&["up"], &[]));
     ok(&again, "second vagrant up");
     let again_said = all_output(&again);
-    assert!(
-        again_said.contains("    skipped: k0sctl.yaml is unchanged since the last successful apply and every node is Ready"),
-        "{again_said}"
-    );
+    assert!(again_said.contains(APPLY_SKIPPED), "{again_said}");
     assert!(
         !again_said.contains(" nodes Ready; waiting for "),
         "{again_said}"

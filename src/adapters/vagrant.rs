@@ -207,42 +207,36 @@ mod tests {
     }
 
     #[test]
-    fn up_targets_are_the_named_machines_or_all() {
+    fn up_and_resume_targets_are_the_named_machines_or_all() {
         let all: Vec<String> = ["control-plane-1", "worker-1", "worker-2"]
             .map(String::from)
             .to_vec();
-        assert_eq!(
-            Invocation::up_targets(&args("up"), &all),
-            ["control-plane-1", "worker-1", "worker-2"]
-        );
-        assert_eq!(
-            Invocation::up_targets(&args("up --provider libvirt worker-2"), &all),
-            ["worker-2"]
-        );
-        assert_eq!(
-            Invocation::up_targets(&args("--debug up --provision-with hostname /worker/"), &all),
-            ["worker-1", "worker-2"]
-        );
-        assert_eq!(
-            Invocation::up_targets(&args("up --no-parallel control-plane-1 worker-1"), &all),
-            ["control-plane-1", "worker-1"]
-        );
-    }
-
-    #[test]
-    fn resume_targets_are_read_like_up_targets() {
-        let all: Vec<String> = ["control-plane-1", "worker-1", "worker-2"]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(Invocation::up_targets(&args("resume"), &all), all);
-        assert_eq!(
-            Invocation::up_targets(&args("resume --provision-with shell worker-1"), &all),
-            ["worker-1"]
-        );
-        assert_eq!(
-            Invocation::up_targets(&args("--debug resume --no-provision /worker/"), &all),
-            ["worker-1", "worker-2"]
-        );
+        // `vagrant resume` takes machine names and start options like `vagrant up`.
+        let cases: &[(&str, &[&str])] = &[
+            ("up", &["control-plane-1", "worker-1", "worker-2"]),
+            ("up --provider libvirt worker-2", &["worker-2"]),
+            (
+                "--debug up --provision-with hostname /worker/",
+                &["worker-1", "worker-2"],
+            ),
+            (
+                "up --no-parallel control-plane-1 worker-1",
+                &["control-plane-1", "worker-1"],
+            ),
+            ("resume", &["control-plane-1", "worker-1", "worker-2"]),
+            ("resume --provision-with shell worker-1", &["worker-1"]),
+            (
+                "--debug resume --no-provision /worker/",
+                &["worker-1", "worker-2"],
+            ),
+        ];
+        for (command, targets) in cases {
+            assert_eq!(
+                Invocation::up_targets(&args(command), &all),
+                *targets,
+                "{command}"
+            );
+        }
     }
 
     #[test]
