@@ -7,8 +7,10 @@
 mod common;
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use common::api::deployed;
 use common::cluster::{helper_in, read_lines, state, Cluster};
 use common::sshd::user;
 use common::{env, helper, mark_created, outcome, stderr, stdout};
@@ -170,14 +172,7 @@ fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
         err.contains("skipped: taints and labels already match the plan"),
         "{err}"
     );
-    assert_eq!(
-        c.k0sctl_calls()
-            .iter()
-            .filter(|l| l.starts_with("apply"))
-            .count(),
-        1,
-        "no second apply"
-    );
+    assert_eq!(applies(&c), 1, "no second apply");
     assert_eq!(read_lines(&c.state_dir().join("known_hosts")).len(), 3);
 }
 
@@ -265,13 +260,7 @@ fn stub_apply_is_retried_once_after_a_transient_failure() {
     let out = c.deploy(&["--until", "apply"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     assert!(stderr(&out).contains("(failure looks transient; retrying once after exit code 1)"));
-    assert_eq!(
-        c.k0sctl_calls()
-            .iter()
-            .filter(|l| l.starts_with("apply"))
-            .count(),
-        2
-    );
+    assert_eq!(applies(&c), 2);
 }
 
 #[test]
@@ -293,13 +282,7 @@ fn stub_apply_config_failure_exits_4_with_the_tail_and_no_retry() {
         last.ends_with("); fix the cause and run `vagrant up` again, or `k0s-vagrant deploy`"),
         "{last}"
     );
-    assert_eq!(
-        c.k0sctl_calls()
-            .iter()
-            .filter(|l| l.starts_with("apply"))
-            .count(),
-        1
-    );
+    assert_eq!(applies(&c), 1);
     let timings = std::fs::read_to_string(c.state_dir().join("timings.json")).unwrap();
     assert!(timings.contains("\"failed in apply\""));
 }
@@ -331,6 +314,7 @@ fn stub_missing_k0sctl_exits_3_with_install_instructions() {
 fn stub_node_that_never_gets_ready_fails_wait_ready_with_the_next_step() {
     let c = Cluster::new(1, 1);
     std::fs::create_dir_all(state(&c).join("notready")).unwrap();
+    std::fs::create_dir_all(state(&c).join("notready")).unwrap();
     std::fs::write(state(&c).join("notready").join("worker-1"), "").unwrap();
     let out = c.deploy_with(&[], &[("K0S_VAGRANT_READY_TIMEOUT", "2")]);
     assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
@@ -340,6 +324,73 @@ fn stub_node_that_never_gets_ready_fails_wait_ready_with_the_next_step() {
         "progress shown: {err}"
     );
     assert!(err.ends_with("k0s-vagrant: wait-ready: worker-1 not Ready after 2.0s (KubeletNotReady); try: vagrant ssh worker-1 -c 'sudo k0s status'\n"), "{err}");
+}
+
+/// A halted cluster brought back by `vagrant up`: right after the VMs start its nodes are
+/// NotReady for a while. With k0sctl.yaml unchanged, apply waits for them (with progress), is
+/// skipped once they are Ready, and the summary gives the time to healthy.
+#[test]
+fn stub_cluster_coming_back_waits_for_its_nodes_and_skips_apply() {
+    let (c, _api) = deployed(1, 1);
+    let notready = state(&c).join("notready");
+    std::fs::create_dir_all(&notready).unwrap();
+    for (name, _) in &c.planned {
+        std::fs::write(notready.join(name), "").unwrap();
+    }
+    // The stand-in k0s reads these markers: control-plane-1 comes back first, worker-1 later.
+    let back = std::thread::spawn(move || {
+        for (name, after) in [("control-plane-1", 2), ("worker-1", 5)] {
+            std::thread::sleep(Duration::from_secs(after));
+            std::fs::remove_file(notready.join(name)).unwrap();
+        }
+    });
+    let start = Instant::now();
+    let out = c.deploy(&[]);
+    back.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(start.elapsed() >= Duration::from_secs(7));
+    let err = stderr(&out);
+    for line in [
+        "    k0sctl.yaml is unchanged since the last successful apply; waiting up to 20.0s for every node to be Ready\n",
+        "    0/2 nodes Ready; waiting for control-plane-1: KubeletNotReady\n",
+        "    1/2 nodes Ready; waiting for worker-1: KubeletNotReady\n",
+        "    skipped: k0sctl.yaml is unchanged since the last successful apply and every node is Ready\n",
+        "==> nothing changed: the cluster already matches the plan\n",
+    ] {
+        assert!(err.contains(line), "missing {line:?} in\n{err}");
+    }
+    let healthy = err
+        .lines()
+        .find(|l| l.starts_with("==> healthy in "))
+        .unwrap_or_else(|| panic!("no time to healthy in\n{err}"));
+    assert!(
+        healthy.contains(": every node was Ready again after "),
+        "{healthy}"
+    );
+    assert!(err.contains("==> finished in "), "{err}");
+    assert_eq!(applies(&c), 1, "no second apply");
+}
+
+/// A node that does not come back within the ready timeout: apply runs (k0sctl may repair it).
+#[test]
+fn stub_node_that_stays_not_ready_makes_apply_run() {
+    let c = Cluster::new(1, 1);
+    let first = c.deploy(&["--until", "apply"]);
+    assert_eq!(first.status.code(), Some(0), "{}", outcome(&first));
+    std::fs::create_dir_all(state(&c).join("notready")).unwrap();
+    std::fs::write(state(&c).join("notready").join("worker-1"), "").unwrap();
+    let out = c.deploy_with(&["--until", "apply"], &[("K0S_VAGRANT_READY_TIMEOUT", "3")]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "    worker-1 is not Ready after 3.0s (KubeletNotReady): running k0sctl apply\n"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("skipped:"), "{err}");
+    assert_eq!(applies(&c), 2);
+    assert!(!err.contains("==> healthy in"), "stopped early: no summary");
 }
 
 #[test]
@@ -406,6 +457,14 @@ fn stub_api_phase_reports_an_api_that_does_not_answer() {
     );
 }
 
+/// How many times the stand-in k0sctl applied.
+fn applies(c: &Cluster) -> usize {
+    c.k0sctl_calls()
+        .iter()
+        .filter(|l| l.starts_with("apply"))
+        .count()
+}
+
 /// Vagrant's facts as the post-up trigger writes them.
 fn facts(c: &Cluster, state_of: impl Fn(&str) -> (&'static str, bool)) -> PathBuf {
     let machines: Vec<serde_json::Value> = c
@@ -430,6 +489,18 @@ fn facts(c: &Cluster, state_of: impl Fn(&str) -> (&'static str, bool)) -> PathBu
 fn stub_facts_decide_whether_to_deploy_now() {
     let c = Cluster::new(1, 2);
     std::fs::remove_file(c.state_dir().join("inventory.json")).unwrap();
+    // The post-up (or post-resume) trigger's call, up to wait-ssh.
+    let hook = |facts: &Path, argv: &[&str]| {
+        let mut args = vec![
+            "--until",
+            "wait-ssh",
+            "--facts",
+            facts.to_str().unwrap(),
+            "--",
+        ];
+        args.extend(argv);
+        c.deploy(&args)
+    };
     // worker-2 of this `vagrant up` has not finished: not yet, and silently.
     let f = facts(&c, |n| {
         if n == "worker-2" {
@@ -438,14 +509,7 @@ fn stub_facts_decide_whether_to_deploy_now() {
             ("running", true)
         }
     });
-    let out = c.deploy(&[
-        "--until",
-        "wait-ssh",
-        "--facts",
-        f.to_str().unwrap(),
-        "--",
-        "up",
-    ]);
+    let out = hook(&f, &["up"]);
     assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(0), ""));
     assert!(!c.state_dir().join("inventory.json").exists());
     // `vagrant up worker-1` while worker-2 was never created: one line, no deploy.
@@ -459,16 +523,16 @@ fn stub_facts_decide_whether_to_deploy_now() {
     let out = c.deploy(&["--facts", f.to_str().unwrap(), "--", "up", "worker-1"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(stderr(&out), "k0s-vagrant: not deploying: worker-2 (not_created) not running; `vagrant up` brings up every machine and deploys\n");
+    // `vagrant resume worker-1` (the `after :resume` trigger): the named machine has finished and
+    // every planned one runs, so it deploys now.
+    let f = facts(&c, |n| ("running", n == "worker-1"));
+    let out = hook(&f, &["resume", "worker-1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(stderr(&out).contains("==> Wait for SSH on every node"));
+    std::fs::remove_file(c.state_dir().join("inventory.json")).unwrap();
     // All finished and running: the inventory comes from Vagrant's SSH facts.
     let f = facts(&c, |_| ("running", true));
-    let out = c.deploy(&[
-        "--until",
-        "wait-ssh",
-        "--facts",
-        f.to_str().unwrap(),
-        "--",
-        "up",
-    ]);
+    let out = hook(&f, &["up"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
     let inventory: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(c.state_dir().join("inventory.json")).unwrap(),

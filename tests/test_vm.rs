@@ -2,21 +2,25 @@
 //! and Vagrant kept inside a network namespace this test creates (QEMU TCG where /dev/kvm is not
 //! hardware KVM). The box is built from Debian packages by tests/vm/build-box (cached).
 //! k0sctl is a STAND-IN (tests/stubs/k0sctl-ssh-probe) that proves the SSH half of the rendered
-//! config on the real VMs with the real OpenSSH client; deploy stops after apply, so neither k0s
-//! nor Kubernetes is installed. A second STAND-IN k0sctl (tests/stubs/k0sctl) fails an apply to
-//! show how a failed deploy ends `vagrant up`. `tests/run` runs this tier; K0S_VAGRANT_SKIP_VMS=1
-//! skips it.
+//! config on the real VMs with the real OpenSSH client and leaves the STAND-IN k0s
+//! (tests/stubs/k0s) on them, with a boot unit that keeps the Nodes NotReady for a while after a
+//! boot; deploy stops after apply, so neither k0s nor Kubernetes is installed. A second STAND-IN
+//! k0sctl (tests/stubs/k0sctl) fails an apply to show how a failed deploy ends `vagrant up`.
+//! `tests/run` runs this tier; K0S_VAGRANT_SKIP_VMS=1 skips it.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Instant;
 
 use common::lab::{virsh, Lab};
 use common::{outcome, repo, states, Scratch};
 
 const BOX: &str = "k0s-vagrant/test-debian12";
+/// What the deploy says when it leaves a cluster whose config is unchanged as it is.
+const APPLY_SKIPPED: &str =
+    "    skipped: k0sctl.yaml is unchanged since the last successful apply and every node is Ready";
 
 struct Tier {
     lab: Lab,
@@ -128,6 +132,78 @@ impl Tier {
     }
 }
 
+/// libvirt's domain lifecycle events while it runs (`virsh event --loop --timestamp`): which
+/// machine really stopped or started, in the order libvirt saw it.
+struct Events {
+    child: Child,
+    path: PathBuf,
+}
+
+impl Events {
+    fn watch(path: PathBuf) -> Events {
+        let file = std::fs::File::create(&path).unwrap();
+        let child = Command::new("stdbuf")
+            .args(["-oL", "virsh", "-q", "-c", "qemu:///system", "event"])
+            .args(["--event", "lifecycle", "--loop", "--timestamp"])
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // virsh registers its callback after it connects.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        Events { child, path }
+    }
+
+    /// Stops the watch (SIGINT to our virsh, by its id) and returns (machine, event) in order,
+    /// e.g. ("worker-1", "Stopped"): the domain name is `<project>_<machine>`.
+    fn stop(mut self) -> Vec<(String, String)> {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| {
+                let (_, rest) = l.split_once("for domain '")?;
+                let (domain, event) = rest.split_once("': ")?;
+                let machine = domain.rsplit_once('_').map_or(domain, |(_, m)| m);
+                Some((
+                    machine.to_string(),
+                    event.split_whitespace().next()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The machines with `event`, in the order libvirt reported them.
+fn with_event(events: &[(String, String)], event: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|(_, e)| e == event)
+        .map(|(m, _)| m.clone())
+        .collect()
+}
+
+fn all_output(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout)
+}
+
+/// The apply phase of a deploy run in timings.json: (skipped, seconds).
+fn apply_of(run: &serde_json::Value) -> (bool, f64) {
+    let apply = run["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "apply")
+        .unwrap();
+    (
+        apply["skipped"].as_bool().unwrap(),
+        apply["seconds"].as_f64().unwrap(),
+    )
+}
+
 fn ok(out: &Output, what: &str) {
     assert!(out.status.success(), "{what}: {}", outcome(out));
 }
@@ -163,7 +239,7 @@ fn hosts_in_config(path: &Path) -> Vec<(String, String)> {
 
 #[test]
 #[ignore = "VM tier: tests/run runs it (K0S_VAGRANT_SKIP_VMS=1 skips it there)"]
-fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
+fn stub_vm_tier_up_deploy_until_apply_halt_up_again_scale_refuse_destroy() {
     let total = Instant::now();
     let scratch = Scratch::new("vm");
     let stubs = scratch.path().join("stubs");
@@ -173,6 +249,7 @@ fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
         stubs.join("k0sctl"),
     )
     .unwrap();
+    std::fs::copy(repo().join("tests/stubs/k0s"), stubs.join("k0s-node")).unwrap();
 
     let build = Instant::now();
     let out = Command::new("bash")
@@ -336,6 +413,78 @@ fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     let probe = t.probe();
     assert_eq!(probe.len(), 2, "{probe:?}");
     assert!(probe.iter().all(|l| l.starts_with("ok ")), "{probe:?}");
+    assert!(
+        up_err.contains("k0sctl: INFO stand-in k0s on every host; 2 Nodes on "),
+        "{up_err}"
+    );
+
+    // Halt and bring back the 1+1 cluster. Vagrant halts in reverse definition order, one machine
+    // after the other (hashicorp/vagrant plugins/commands/halt/command.rb): the worker first.
+    let events = Events::watch(t.scratch.path().join("events"));
+    let halt = t.timed("halt 1+1", |t| t.vagrant(&["halt"], &[]));
+    ok(&halt, "vagrant halt");
+    let status = t.vagrant(&["status", "--machine-readable"], &[]);
+    assert!(
+        states(&status).iter().all(|(_, s)| s == "shutoff"),
+        "{}",
+        outcome(&status)
+    );
+    // `vagrant up` starts them in parallel, in no fixed order (lib/vagrant/batch_action.rb); the
+    // deploy runs once both are up and waits for the Nodes, which the stand-in k0s keeps
+    // NotReady for 45 s after control-plane-1 boots: apply is skipped once they are Ready.
+    let back = t.timed("up of the halted 1+1 (deploy until apply)", |t| {
+        t.vagrant(&["up"], &[])
+    });
+    let events = events.stop();
+    eprintln!("{}", outcome(&back));
+    ok(&back, "vagrant up of the halted cluster");
+    eprintln!("vm tier: libvirt lifecycle events: {events:?}");
+    assert_eq!(
+        with_event(&events, "Stopped"),
+        ["worker-1", "control-plane-1"],
+        "halt stops the worker first: {events:?}"
+    );
+    let mut started = with_event(&events, "Started");
+    eprintln!("vm tier: start order on `vagrant up`: {started:?}");
+    started.sort();
+    assert_eq!(started, ["control-plane-1", "worker-1"], "{events:?}");
+    let back_said = all_output(&back);
+    assert!(
+        back_said.contains("    k0sctl.yaml is unchanged since the last successful apply; waiting up to 10m00s for every node to be Ready"),
+        "{back_said}"
+    );
+    assert!(back_said.contains(APPLY_SKIPPED), "{back_said}");
+    let runs = t.runs();
+    assert_eq!(runs.len(), 2, "one deploy for the up: {runs:?}");
+    assert_eq!(runs[1]["outcome"], "ok");
+    let (skipped, waited) = apply_of(&runs[1]);
+    assert!(skipped, "{runs:?}");
+    eprintln!(
+        "vm tier: the deploy after the halted up waited {waited:.1}s for the Nodes ({})",
+        if back_said.contains(" nodes Ready; waiting for ") {
+            "they came back during the wait"
+        } else {
+            "already Ready"
+        }
+    );
+    assert_eq!(t.probe().len(), 2, "no k0sctl apply");
+    t.timings.push((
+        "deploy's wait for the Nodes after the halted up".into(),
+        waited,
+    ));
+
+    // A second `vagrant up` right after changes nothing: every Node is Ready at the first look.
+    let again = t.timed("second up of the running 1+1", |t| t.vagrant(&["up"], &[]));
+    ok(&again, "second vagrant up");
+    let again_said = all_output(&again);
+    assert!(again_said.contains(APPLY_SKIPPED), "{again_said}");
+    assert!(
+        !again_said.contains(" nodes Ready; waiting for "),
+        "{again_said}"
+    );
+    assert_eq!(t.runs().len(), 3);
+    assert!(apply_of(&t.runs()[2]).0);
+    assert_eq!(t.probe().len(), 2, "no k0sctl apply");
 
     // Scale up: worker-2 joins and the hook runs again with three hosts.
     let scale = t.timed("up WORKER_COUNT=2", |t| {
@@ -345,7 +494,7 @@ fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     ok(&scale, "WORKER_COUNT=2 vagrant up");
     assert_eq!(t.ssh("worker-2", "hostname").trim(), "worker-2");
     t.box_like_cloud_image("worker-2");
-    assert_eq!(t.runs().len(), 2);
+    assert_eq!(t.runs().len(), 4);
     assert_eq!(hosts_in_config(&t.state().join("k0sctl.yaml")).len(), 3);
     let probe = t.probe();
     assert_eq!(probe.len(), 5, "{probe:?}");
@@ -361,11 +510,16 @@ fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
         String::from_utf8_lossy(&refused.stderr),
         "k0s-vagrant: WORKER_COUNT=1 would remove worker-2, which still exists; run `vagrant destroy -f worker-2` first, or set WORKER_COUNT=2\n"
     );
-    assert_eq!(t.runs().len(), 2);
+    assert_eq!(t.runs().len(), 4);
 
     // A failed deploy ends `vagrant up` with the helper's lines and ours, exit status 1, and none
     // of Vagrant's "unexpected error ... report this as a bug" box or backtrace. The STAND-IN
-    // k0sctl (tests/stubs/k0sctl) fails every apply like a config error.
+    // k0sctl (tests/stubs/k0sctl) fails every apply like a config error. k0sctl.yaml is what the
+    // last apply used, so apply runs because worker-2 stays NotReady (marked on the stand-in k0s).
+    t.ssh(
+        "control-plane-1",
+        "sudo touch /var/lib/k0s-stand-in/state/notready/worker-2",
+    );
     let failing = t.scratch.path().join("failing");
     std::fs::create_dir_all(failing.join("state")).unwrap();
     std::fs::copy(repo().join("tests/stubs/k0sctl"), failing.join("k0sctl")).unwrap();
@@ -376,6 +530,7 @@ fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
             &[
                 ("WORKER_COUNT", "2"),
                 ("K0SCTL", failing.join("k0sctl").to_str().unwrap()),
+                ("K0S_VAGRANT_READY_TIMEOUT", "5"),
             ],
         )
     });
@@ -383,6 +538,12 @@ fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
     assert_eq!(failed.status.code(), Some(1), "{}", outcome(&failed));
     let said = String::from_utf8_lossy(&failed.stderr).into_owned()
         + &String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        said.contains(
+            "    worker-2 is not Ready after 5.0s (KubeletNotReady): running k0sctl apply"
+        ),
+        "{said}"
+    );
     assert!(
         said.contains("    k0sctl: ERRO apply failed: cluster config validation failed"),
         "{said}"
@@ -405,8 +566,8 @@ fn stub_vm_tier_up_deploy_until_apply_scale_refuse_destroy() {
         last,
         "k0s-vagrant: deploy failed (see above); fix the cause, then run `vagrant up` again or `k0s-vagrant deploy`"
     );
-    assert_eq!(t.runs().len(), 3);
-    assert_eq!(t.runs()[2]["outcome"], "failed in apply");
+    assert_eq!(t.runs().len(), 5);
+    assert_eq!(t.runs()[4]["outcome"], "failed in apply");
     // The machines are untouched.
     let status = t.vagrant(&["status", "--machine-readable"], &[]);
     assert!(states(&status).iter().all(|(_, s)| s == "running"));

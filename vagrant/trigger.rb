@@ -1,7 +1,8 @@
-# Hooks the helper into `vagrant up` and `vagrant destroy` with per-machine triggers, which work
-# the same on every Vagrant >= 2.3 (command triggers need an experimental flag before 2.4):
-# - after each machine's up, hand Vagrant's facts to `k0s-vagrant deploy`; the helper deploys
-#   once every machine this `vagrant up` acts on has finished, and skips otherwise;
+# Hooks the helper into `vagrant up`, `vagrant resume` and `vagrant destroy` with per-machine
+# triggers, which work the same on every Vagrant >= 2.3 (command triggers need an experimental
+# flag before 2.4):
+# - after each machine's up or resume, hand Vagrant's facts to `k0s-vagrant deploy`; the helper
+#   deploys once every machine this command acts on has finished, and skips otherwise;
 # - before each machine's destroy, `k0s-vagrant remove --before-destroy` takes the machines this
 #   `vagrant destroy` names out of the running cluster (drain, etcd leave) unless it destroys them
 #   all, or stops the destroy;
@@ -16,6 +17,7 @@ module K0sVagrant
     FINISHED = []
 
     def self.register(config, argv)
+      register_resume(config, argv)
       config.trigger.after :up do |t|
         t.ruby { |env, machine| finished_up(env, machine, argv) }
       end
@@ -24,6 +26,16 @@ module K0sVagrant
       end
       config.trigger.after :destroy do |t|
         t.ruby { |_env, _machine| Helper.call("cleanup") || $stderr.puts("k0s-vagrant: cleanup failed; see above") }
+      end
+    end
+
+    # `vagrant resume` runs each machine's :resume action, never :up, so `after :up` does not
+    # fire (hashicorp/vagrant plugins/commands/resume/command.rb: `machine.action(:resume, ...)`;
+    # action triggers match the action's name, lib/vagrant/action/builder.rb
+    # `apply_action_name`). The same path as up: the helper reads `resume` like `up`.
+    def self.register_resume(config, argv)
+      config.trigger.after :resume do |t|
+        t.ruby { |env, machine| finished_up(env, machine, argv) }
       end
     end
 
@@ -64,8 +76,8 @@ module K0sVagrant
       sleep # this machine's thread goes no further; the process ends with the main thread
     end
 
-    # Every machine's state and SSH endpoint as Vagrant sees them, and whether its `up` finished
-    # in this process; the helper decides the rest.
+    # Every machine's state and SSH endpoint as Vagrant sees them, and whether its `up` (or
+    # `resume`) finished in this process; the helper decides the rest.
     def self.write_facts(env)
       providers = env.active_machines.to_h
       machines = env.machine_names.map do |name|

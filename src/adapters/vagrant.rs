@@ -36,10 +36,18 @@ impl Invocation {
         Invocation { command, provider }
     }
 
-    /// The machines a `vagrant up` acts on: the names given, or all. A `/regex/` name is matched
-    /// as a plain substring of the machine name (enough for `/worker/`).
+    /// The machines a `vagrant up` or `vagrant resume` acts on: the names given, or all. Both
+    /// take machine names the same way (`with_target_vms`, hashicorp/vagrant
+    /// `lib/vagrant/plugin/v2/command.rb`), and resume has up's start options
+    /// (`plugins/commands/resume/command.rb` uses `build_start_options` of
+    /// `plugins/commands/up/start_mixins.rb`). A `/regex/` name is matched as a plain substring of
+    /// the machine name (enough for `/worker/`).
     pub fn up_targets<'a>(args: &[String], machines: &'a [String]) -> Vec<&'a str> {
-        Invocation::targets("up", args, machines)
+        let command = args
+            .iter()
+            .find(|a| matches!(a.as_str(), "up" | "resume"))
+            .map_or("up", String::as_str);
+        Invocation::targets(command, args, machines)
     }
 
     /// Whether the command line says `-f` / `--force` (`vagrant destroy` then asks nothing).
@@ -53,7 +61,7 @@ impl Invocation {
         let mut it = args.iter().skip_while(|a| a.as_str() != command).skip(1);
         while let Some(arg) = it.next() {
             match arg.as_str() {
-                // Options of `vagrant up` that take a value.
+                // Options of `vagrant up` and `vagrant resume` that take a value.
                 "--provider" | "--provision-with" => {
                     it.next();
                 }
@@ -81,6 +89,21 @@ impl Invocation {
     /// Only `vagrant up` may create machines, so only it may change the plan lock.
     pub fn creates_machines(&self) -> bool {
         self.command.as_deref() == Some("up")
+    }
+
+    /// A line for the user when this command silently does nothing with `provider`.
+    /// `vagrant suspend` on Tart: vagrant-tart suspends a VM only when it is configured
+    /// `suspendable` and otherwise returns without a word (letiemble/vagrant-tart
+    /// `lib/vagrant-tart/action/suspend_instance.rb`), and Tart runs only macOS guests
+    /// suspendable ("You can only suspend macOS VMs", cirruslabs/tart
+    /// `Sources/tart/Commands/Run.swift`), so our Linux nodes cannot be suspended at all.
+    pub fn does_nothing_note(&self, provider: Provider) -> Option<&'static str> {
+        match (self.command.as_deref(), provider) {
+            (Some("suspend"), Provider::Tart) => Some(
+                "`vagrant suspend` does nothing on Tart: Tart suspends only macOS guests, so these Linux VMs are left as they are; use `vagrant halt`, then `vagrant up` brings the cluster back",
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -381,25 +404,48 @@ mod tests {
     }
 
     #[test]
-    fn up_targets_are_the_named_machines_or_all() {
+    fn up_and_resume_targets_are_the_named_machines_or_all() {
         let all: Vec<String> = ["control-plane-1", "worker-1", "worker-2"]
             .map(String::from)
             .to_vec();
+        // `vagrant resume` takes machine names and start options like `vagrant up`.
+        let cases: &[(&str, &[&str])] = &[
+            ("up", &["control-plane-1", "worker-1", "worker-2"]),
+            ("up --provider libvirt worker-2", &["worker-2"]),
+            (
+                "--debug up --provision-with hostname /worker/",
+                &["worker-1", "worker-2"],
+            ),
+            (
+                "up --no-parallel control-plane-1 worker-1",
+                &["control-plane-1", "worker-1"],
+            ),
+            ("resume", &["control-plane-1", "worker-1", "worker-2"]),
+            ("resume --provision-with shell worker-1", &["worker-1"]),
+            (
+                "--debug resume --no-provision /worker/",
+                &["worker-1", "worker-2"],
+            ),
+        ];
+        for (command, targets) in cases {
+            assert_eq!(
+                Invocation::up_targets(&args(command), &all),
+                *targets,
+                "{command}"
+            );
+        }
+    }
+
+    #[test]
+    fn suspend_on_tart_says_it_does_nothing() {
+        let suspend = Invocation::parse(&args("suspend worker-1"));
+        assert!(suspend
+            .does_nothing_note(Provider::Tart)
+            .is_some_and(|n| n.starts_with("`vagrant suspend` does nothing on Tart")));
+        assert_eq!(suspend.does_nothing_note(Provider::Libvirt), None);
         assert_eq!(
-            Invocation::up_targets(&args("up"), &all),
-            ["control-plane-1", "worker-1", "worker-2"]
-        );
-        assert_eq!(
-            Invocation::up_targets(&args("up --provider libvirt worker-2"), &all),
-            ["worker-2"]
-        );
-        assert_eq!(
-            Invocation::up_targets(&args("--debug up --provision-with hostname /worker/"), &all),
-            ["worker-1", "worker-2"]
-        );
-        assert_eq!(
-            Invocation::up_targets(&args("up --no-parallel control-plane-1 worker-1"), &all),
-            ["control-plane-1", "worker-1"]
+            Invocation::parse(&args("halt")).does_nothing_note(Provider::Tart),
+            None
         );
     }
 

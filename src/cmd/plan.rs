@@ -40,6 +40,9 @@ pub fn run(project: &Project, args: &PlanArgs, env: &RawSettings) -> Result<(), 
     for note in &resolved.notes {
         eprintln!("k0s-vagrant: {note}");
     }
+    if let Some(note) = invocation.does_nothing_note(resolved.plan.cluster.provider_hint) {
+        eprintln!("k0s-vagrant: {note}");
+    }
     match args.format {
         PlanFormat::Json => print_stdout(&(resolved.plan.to_json() + "\n")),
         PlanFormat::Table => print_stdout(&resolved.plan.to_table()),

@@ -1,9 +1,12 @@
 //! apply: `k0sctl apply`, streamed. Skipped when k0sctl.yaml is what the last successful apply
-//! used and every planned node is Ready, so a second `vagrant up` changes nothing.
+//! used and every planned node is Ready (waiting for them first, as after a halt), so a second
+//! `vagrant up` changes nothing.
 
+use super::wait_ready::NotReady;
 use super::{applied_path, Ctx, Decision, Phase, PhaseName};
 use crate::error::Error;
 use crate::util::files;
+use crate::util::text::human;
 
 pub struct Apply;
 
@@ -22,23 +25,25 @@ impl Phase for Apply {
         if current.is_none() || current != applied {
             return Ok(Decision::Run);
         }
-        // Same config as last time: only skip if the cluster really is there and healthy.
-        let Ok(nodes) = cx.node_list() else {
-            return Ok(Decision::Run);
-        };
-        let all_ready = cx.plan.nodes.iter().all(|p| {
-            nodes
-                .items
-                .iter()
-                .any(|n| n.metadata.name == p.name && n.readiness().is_ok())
-        });
-        Ok(if all_ready {
-            Decision::Skip(
+        // Same config as last time: the cluster exists. Right after its VMs start (a halted
+        // cluster, a resume, a host reboot) its nodes are NotReady for a while, so wait for them
+        // before deciding; skip only if they all come back.
+        eprintln!(
+            "    k0sctl.yaml is unchanged since the last successful apply; waiting up to {} for every node to be Ready",
+            human(cx.timeouts().ready)
+        );
+        Ok(match cx.nodes_back() {
+            Ok(_) => Decision::Skip(
                 "k0sctl.yaml is unchanged since the last successful apply and every node is Ready"
                     .to_string(),
-            )
-        } else {
-            Decision::Run
+            ),
+            Err(NotReady { node, why }) => {
+                eprintln!(
+                    "    {node} is not Ready after {} ({why}): running k0sctl apply",
+                    human(cx.timeouts().ready)
+                );
+                Decision::Run
+            }
         })
     }
 

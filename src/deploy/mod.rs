@@ -157,6 +157,8 @@ pub struct Ctx {
     k0sctl: OnceCell<K0sctl>,
     /// The Node objects as last read; cleared by every change to them.
     nodes: RefCell<Option<NodeList>>,
+    /// How the wait for an already deployed cluster's nodes went, once it ran.
+    came_back: OnceCell<Result<wait_ready::Ready, wait_ready::NotReady>>,
     /// What this run changed, for the closing line.
     changes: Vec<String>,
 }
@@ -172,6 +174,7 @@ impl Ctx {
             sessions: Vec::new(),
             k0sctl: OnceCell::new(),
             nodes: RefCell::new(None),
+            came_back: OnceCell::new(),
             changes: Vec::new(),
         }
     }
@@ -236,6 +239,15 @@ impl Ctx {
     /// The node list as last read, without asking the cluster (for the closing table).
     fn last_nodes(&self) -> Option<NodeList> {
         self.nodes.borrow().clone()
+    }
+
+    /// Waits until every planned node of an already deployed cluster is Ready again (a halted
+    /// cluster's VMs just started, or resumed), up to the ready timeout; once per deploy, later
+    /// calls answer the first outcome.
+    fn nodes_back(&self) -> Result<wait_ready::Ready, wait_ready::NotReady> {
+        self.came_back
+            .get_or_init(|| wait_ready::poll(self, self.timeouts().ready))
+            .clone()
     }
 
     /// k0sctl, found (and its version checked) once per deploy.
@@ -405,6 +417,17 @@ fn summary(cx: &Ctx, total: Duration) {
     }
     if cx.changes.is_empty() {
         eprintln!("==> nothing changed: the cluster already matches the plan");
+    }
+    // The deploy ends with the checks passed: for a cluster it had to wait for, that is its
+    // time to healthy.
+    match cx.came_back.get() {
+        Some(Ok(ready)) if ready.waited => eprintln!(
+            "==> healthy in {}: every node was Ready again after {}",
+            human(total),
+            human(ready.after)
+        ),
+        Some(Err(_)) => eprintln!("==> healthy in {}", human(total)),
+        _ => {}
     }
     let context = cx.plan.context_name();
     eprintln!("==> finished in {}", human(total));

@@ -1,6 +1,7 @@
-//! wait-ready: poll the Node objects on control-plane-1 until every planned node is Ready.
+//! wait-ready: poll the Node objects on control-plane-1 until every planned node is Ready. The
+//! polling is shared with apply's decision, which waits the same way for a cluster coming back.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Ctx, Phase, PhaseName};
 use crate::cluster::ClusterError;
@@ -8,6 +9,99 @@ use crate::error::Error;
 use crate::util::text::human;
 
 pub struct WaitReady;
+
+/// A planned node that was not Ready when the wait ended, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NotReady {
+    pub node: String,
+    pub why: String,
+}
+
+/// How a [`poll`] that ended with every node Ready went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Ready {
+    /// How long it took.
+    pub after: Duration,
+    /// Some node was not Ready at the first look.
+    pub waited: bool,
+}
+
+/// Polls the Node objects every `poll` interval until every planned node is Ready or `limit` has
+/// passed, printing a progress line whenever what it waits for changes, and `N/N nodes Ready`
+/// at the end. It only reads (it keeps the last node list as the current one).
+pub(super) fn poll(cx: &Ctx, limit: Duration) -> Result<Ready, NotReady> {
+    let start = Instant::now();
+    let total = cx.plan.nodes.len();
+    let mut last_line = String::new();
+    let mut waited = false;
+    loop {
+        let waiting = not_ready(cx);
+        let Some(first) = waiting.first().cloned() else {
+            eprintln!(
+                "    {total}/{total} nodes Ready ({})",
+                human(start.elapsed())
+            );
+            return Ok(Ready {
+                after: start.elapsed(),
+                waited,
+            });
+        };
+        waited = true;
+        let line = format!(
+            "{}/{total} nodes Ready; waiting for {}: {}",
+            total - waiting.len(),
+            first.node,
+            first.why
+        );
+        if line != last_line {
+            eprintln!("    {line}");
+            last_line = line;
+        }
+        if start.elapsed() >= limit {
+            return Err(first);
+        }
+        std::thread::sleep(
+            cx.timeouts()
+                .poll
+                .min(limit.saturating_sub(start.elapsed())),
+        );
+    }
+}
+
+/// The planned nodes that are not Ready now, in plan order; control-plane-1 when the Node
+/// objects cannot be read (the API may not answer yet right after apply or while the VMs boot).
+fn not_ready(cx: &Ctx) -> Vec<NotReady> {
+    let read = cx
+        .kubectl("get nodes -o json")
+        .map_err(|e| e.to_string())
+        .and_then(|j| crate::cluster::nodes::parse_nodes(&j).map_err(|e| e.to_string()));
+    let nodes = match read {
+        Ok(nodes) => nodes,
+        Err(why) => {
+            return vec![NotReady {
+                node: "control-plane-1".to_string(),
+                why,
+            }]
+        }
+    };
+    let waiting = cx
+        .plan
+        .nodes
+        .iter()
+        .filter_map(|p| {
+            let why = match nodes.items.iter().find(|n| n.metadata.name == p.name) {
+                Some(n) => n.readiness().err()?,
+                None => "not registered".to_string(),
+            };
+            Some(NotReady {
+                node: p.name.clone(),
+                why,
+            })
+        })
+        .collect();
+    cx.remember_nodes(nodes);
+    waiting
+}
 
 impl Phase for WaitReady {
     fn name(&self) -> PhaseName {
@@ -19,57 +113,16 @@ impl Phase for WaitReady {
     }
 
     fn run(&self, cx: &mut Ctx) -> Result<(), Error> {
-        let start = Instant::now();
-        let mut last_line = String::new();
-        loop {
-            let waiting: Vec<(String, String)> = match cx
-                .kubectl("get nodes -o json")
-                .map(|j| crate::cluster::nodes::parse_nodes(&j))
-            {
-                Ok(Ok(nodes)) => {
-                    let waiting = cx
-                        .plan
-                        .nodes
-                        .iter()
-                        .filter_map(|p| {
-                            match nodes.items.iter().find(|n| n.metadata.name == p.name) {
-                                Some(n) => n.readiness().err().map(|why| (p.name.clone(), why)),
-                                None => Some((p.name.clone(), "not registered".to_string())),
-                            }
-                        })
-                        .collect();
-                    cx.remember_nodes(nodes);
-                    waiting
-                }
-                // The API may not answer yet right after apply: keep polling until the deadline.
-                Ok(Err(e)) => vec![("control-plane-1".to_string(), e.to_string())],
-                Err(e) => vec![("control-plane-1".to_string(), e.to_string())],
-            };
-            let total = cx.plan.nodes.len();
-            let Some((node, why)) = waiting.first().cloned() else {
-                eprintln!(
-                    "    {total}/{total} nodes Ready ({})",
-                    human(start.elapsed())
-                );
-                return Ok(());
-            };
-            let line = format!(
-                "{}/{total} nodes Ready; waiting for {node}: {why}",
-                total - waiting.len()
-            );
-            if line != last_line {
-                eprintln!("    {line}");
-                last_line = line;
-            }
-            if start.elapsed() >= cx.timeouts().ready {
-                return Err(ClusterError::NotReady {
+        let limit = cx.timeouts().ready;
+        poll(cx, limit)
+            .map(|_| ())
+            .map_err(|NotReady { node, why }| {
+                ClusterError::NotReady {
                     node,
                     reason: why,
-                    after: human(cx.timeouts().ready),
+                    after: human(limit),
                 }
-                .into());
-            }
-            std::thread::sleep(cx.timeouts().poll);
-        }
+                .into()
+            })
     }
 }

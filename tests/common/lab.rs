@@ -4,7 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// One libvirtd per host: the tests of one binary that start a lab run in threads, so each waits
+/// for the one before to drop its lab.
+static ONE_LAB: Mutex<()> = Mutex::new(());
 
 pub struct Lab {
     pub netns: String,
@@ -13,6 +18,8 @@ pub struct Lab {
     kvm_perms: Option<(u32, u32)>,
     /// What libvirt held before the lab started; everything else is the lab's to remove.
     before: Inventory,
+    // Dropped after `Drop::drop` has stopped the daemons, so the next lab starts on a clean host.
+    _turn: MutexGuard<'static, ()>,
 }
 
 #[derive(Default)]
@@ -70,6 +77,10 @@ pub fn virsh(args: &[&str]) -> Result<String, String> {
 impl Lab {
     /// Starts virtlogd and libvirtd in a new namespace `netns`. Fails if a libvirtd already runs.
     pub fn start(netns: &str) -> Result<Lab, String> {
+        // A lab test that failed poisons the lock; the next one still cleans up and runs.
+        let turn = ONE_LAB
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if Path::new("/run/libvirt/libvirt-sock").exists()
             && read_pid(Path::new("/run/libvirtd.pid")).is_some_and(alive)
         {
@@ -81,6 +92,7 @@ impl Lab {
             domains: Vec::new(),
             kvm_perms: None,
             before: Inventory::default(),
+            _turn: turn,
         };
         // Without udev, /dev/kvm stays root-only and libvirt re-probes QEMU on every call
         // (tens of seconds each); give it the group and mode udev would, restored on drop.
