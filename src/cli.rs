@@ -73,6 +73,11 @@ pub enum Command {
     /// last worker, and a controller whose leave would take etcd below quorum (unless --force).
     /// The machines stay: Vagrant destroys them.
     Remove(RemoveArgs),
+    /// Stop k0s on nodes (`k0s stop`; the service stays enabled, so the next boot starts it).
+    ///
+    /// `vagrant halt` runs it for each machine with --before-halt: on Tart, whose halt powers the
+    /// VM off without a guest shutdown; elsewhere that does nothing.
+    Stop(StopArgs),
     /// Remove what this cluster generated once none of its machines is left (after `vagrant destroy`).
     ///
     /// Removes .vagrant/k0s/ and exactly the kubeconfig entries the deploy merged. While machines
@@ -107,6 +112,21 @@ pub struct DeployArgs {
     /// acts on has finished.
     #[arg(last = true, value_name = "VAGRANT_ARGS")]
     pub vagrant_args: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StopArgs {
+    /// The nodes, e.g. worker-1.
+    #[arg(required = true)]
+    pub nodes: Vec<String>,
+    /// Run by the Vagrantfile before `vagrant halt`: only where the provider's halt does not stop
+    /// the guest (Tart), and a failure only warns, so the halt goes on.
+    #[arg(long)]
+    pub before_halt: bool,
+    /// The machine's state as Vagrant sees it (with --before-halt); k0s is stopped only on a
+    /// `running` one.
+    #[arg(long, requires = "before_halt", value_name = "STATE")]
+    pub state: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -11,6 +11,7 @@ use crate::cluster::drill::DrillError;
 use crate::cluster::ClusterError;
 use crate::host::HostError;
 use crate::inventory::InventoryError;
+use crate::lifecycle::halt::StopError;
 use crate::lifecycle::remove::RemoveError;
 use crate::lock::LockError;
 use crate::render::RenderError;
@@ -48,6 +49,8 @@ pub enum Error {
     #[error(transparent)]
     Remove(#[from] RemoveError),
     #[error(transparent)]
+    Stop(#[from] StopError),
+    #[error(transparent)]
     File(#[from] FileError),
     #[error("no kubeconfig at {}; `vagrant up` exports it once the cluster is up", path.display())]
     NoKubeconfig { path: PathBuf },
@@ -84,6 +87,7 @@ impl Error {
             Error::Kubeconfig(e) => e.category(),
             Error::Drill(e) => e.category(),
             Error::Remove(e) => e.category(),
+            Error::Stop(e) => e.category(),
             Error::Phase { source, .. } => source.category(),
             Error::NoKubeconfig { .. } => Category::BadInput,
             Error::File(_) | Error::Unhealthy { .. } | Error::Output { .. } => Category::Failed,

@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Health(args) => cmd::health::run(&project, &args),
         Command::Drill(args) => cmd::drill::run(&project, &args),
         Command::Remove(args) => cmd::remove::run(&project, &args),
+        Command::Stop(args) => cmd::stop::run(&project, &args),
         Command::Cleanup => cmd::cleanup::run(&project),
         Command::Version => {
             cmd::print_stdout(&format!("k0s-vagrant {}\n", env!("CARGO_PKG_VERSION")))

@@ -744,6 +744,53 @@ fn resume_hands_vagrants_facts_to_deploy_after_each_machine() {
     assert!(!calls.exists());
 }
 
+/// `vagrant halt` asks the helper to stop k0s before each machine's halt, with the machine's
+/// state, in Vagrant's halt order: reverse definition order, so workers before controllers
+/// (hashicorp/vagrant `plugins/commands/halt/command.rb`, `with_target_vms(argv, reverse: true)`).
+/// The real Vagrant 2.3.4 and vagrant-libvirt on machines that do not exist; a STAND-IN helper
+/// records the calls and passes them to the real one, which has no cluster to stop.
+#[test]
+fn halt_asks_the_helper_to_stop_k0s_before_each_machine_workers_first() {
+    if skip() {
+        return;
+    }
+    let p = Project::new();
+    let calls = p.scratch.path().join("stop-calls");
+    let stub = stub_helper(
+        p.scratch.path(),
+        &format!(
+            "case \" $* \" in *' stop '*) echo \"$*\" >> {};; esac\nexec {} \"$@\"",
+            calls.display(),
+            env!("CARGO_BIN_EXE_k0s-vagrant")
+        ),
+    );
+    let out = p.vagrant(
+        "halt",
+        &[
+            ("K0S_VAGRANT_BIN", stub.to_str().unwrap()),
+            ("WORKER_COUNT", "2"),
+        ],
+    );
+    assert!(out.status.success(), "{}", outcome(&out));
+    let call = |name: &str| {
+        format!(
+            "--project-dir {} stop --before-halt --state not_created {name}",
+            p.root.display()
+        )
+    };
+    assert_eq!(
+        common::cluster::read_lines(&calls),
+        [call("worker-2"), call("worker-1"), call("control-plane-1")],
+        "{}",
+        outcome(&out)
+    );
+    assert!(
+        !stderr(&out).contains("stop before halt failed"),
+        "{}",
+        outcome(&out)
+    );
+}
+
 /// vagrant-tart's suspend silently does nothing for Linux guests (letiemble/vagrant-tart
 /// `lib/vagrant-tart/action/suspend_instance.rb`; cirruslabs/tart `Sources/tart/Commands/Run.swift`):
 /// the plan step says so in one line, once. Vagrant here has no vagrant-tart, so after that line

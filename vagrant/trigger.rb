@@ -6,6 +6,8 @@
 # - before each machine's destroy, `k0s-vagrant remove --before-destroy` takes the machines this
 #   `vagrant destroy` names out of the running cluster (drain, etcd leave) unless it destroys them
 #   all, or stops the destroy;
+# - before each machine's halt, `k0s-vagrant stop --before-halt` stops k0s on it where the
+#   provider powers the VM off without a guest shutdown (Tart); it never stops the halt;
 # - after each machine's destroy, `k0s-vagrant cleanup` tidies up once none is left.
 require "fileutils"
 require "json"
@@ -20,6 +22,12 @@ module K0sVagrant
       register_resume(config, argv)
       config.trigger.after :up do |t|
         t.ruby { |env, machine| finished_up(env, machine, argv) }
+      end
+      config.trigger.before :halt do |t|
+        t.ruby do |_env, machine|
+          Helper.call("stop", "--before-halt", "--state", machine.state.id.to_s, machine.name.to_s) ||
+            $stderr.puts("k0s-vagrant: stop before halt failed; see above")
+        end
       end
       config.trigger.before :destroy do |t|
         t.ruby { |_env, _machine| before_destroy(argv) }

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod remove;
 pub mod render;
 pub mod status;
+pub mod stop;
 
 use std::collections::BTreeMap;
 use std::io::Write;
