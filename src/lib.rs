@@ -18,6 +18,7 @@ pub mod settings;
 pub mod validate;
 
 pub mod adapters;
+pub mod cache;
 pub mod cluster;
 pub mod cmd;
 pub mod deploy;
