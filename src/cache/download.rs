@@ -52,6 +52,9 @@ impl Http {
             .proxy(proxy)
             .timeout_connect(Some(Duration::from_secs(20)))
             .timeout_recv_response(Some(Duration::from_secs(60)))
+            // ureq has no idle timeout, only a total one: a stalled body must end some time (and
+            // is retried); 30 minutes still carry a 300 MB bundle at 200 kB/s.
+            .timeout_recv_body(Some(Duration::from_secs(30 * 60)))
             .user_agent(concat!("k0s-vagrant/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
