@@ -28,6 +28,27 @@ pub struct RenderContext {
     /// Tart's softnet drops pod traffic that is not encapsulated.
     pub calico_vxlan: bool,
     pub vip: Option<Vip>,
+    /// The k0s binary and image bundle every host gets from the host's cache; `None`: the nodes
+    /// download k0s themselves (k0sctl's default).
+    pub uploads: Option<Uploads>,
+}
+
+/// Where k0s imports image bundles from at start and while running (k0s `docs/airgap-install.md`:
+/// `<data-dir>/images`, data dir `/var/lib/k0s`).
+pub const IMAGES_DIR: &str = "/var/lib/k0s/images/";
+/// The bundle's mode on the node: k0sctl's own airgap phase sets 0644 (k0sctl
+/// `phase/airgap_bundles.go`, uploadBundle); a bundle is data, not a program.
+pub const BUNDLE_PERM: &str = "0644";
+
+/// k0sctl's `k0sBinaryPath` (a local k0s binary it uploads to every host instead of letting the
+/// host download one; k0sctl `phase/upload_binaries.go` then checks it is `spec.k0s.version`) and
+/// one `files` entry for the airgap bundle.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Uploads {
+    pub binary: String,
+    pub bundle: String,
+    pub images_dir: &'static str,
+    pub perm: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -175,7 +196,23 @@ impl RenderContext {
             node_local_load_balancing: per_controller,
             calico_vxlan: provider == Provider::Tart,
             vip,
+            uploads: None,
         })
+    }
+
+    /// Uploads the cached artifacts to every host; the version becomes theirs, which k0sctl
+    /// checks the uploaded binary against.
+    pub fn with_uploads(mut self, artifacts: Option<&crate::cache::Artifacts>) -> RenderContext {
+        if let Some(a) = artifacts {
+            self.k0s_version = Some(a.version.clone());
+            self.uploads = Some(Uploads {
+                binary: absolute(&a.binary),
+                bundle: absolute(&a.bundle),
+                images_dir: IMAGES_DIR,
+                perm: BUNDLE_PERM,
+            });
+        }
+        self
     }
 
     pub fn render(&self) -> Result<String, RenderError> {

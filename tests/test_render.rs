@@ -240,3 +240,51 @@ spec:
 "#;
     validate(yaml).unwrap();
 }
+
+/// With the cache holding the plan's version, every host uploads the k0s binary
+/// (`k0sBinaryPath`) and the airgap bundle into k0s' images directory (`files`), the version is
+/// rendered for k0sctl's check of the uploaded binary, and the file passes our validator (which
+/// checks the sources exist, so they are real files here).
+#[test]
+fn k0sctl_yaml_with_uploads_from_the_cache_passes_our_validator() {
+    use k0s_vagrant::cache::{Arch, Artifact, Artifacts};
+    let cache = Path::new("/tmp/k0sv-render-cache");
+    let version = "v1.33.4+k0s.0";
+    for (provider, arch, c, w) in [
+        (Provider::Libvirt, Arch::Amd64, 1, 1),
+        (Provider::Tart, Arch::Arm64, 3, 2),
+    ] {
+        common::cache::seed(cache, version, arch);
+        let path = |a: Artifact| {
+            cache
+                .join(version)
+                .join(arch.as_str())
+                .join(a.asset(version, arch))
+        };
+        let artifacts = Artifacts {
+            version: version.to_string(),
+            arch,
+            binary: path(Artifact::Binary),
+            bundle: path(Artifact::Bundle),
+        };
+        let env = BTreeMap::from([
+            ("CONTROL_PLANE_COUNT".to_string(), c.to_string()),
+            ("WORKER_COUNT".to_string(), w.to_string()),
+        ]);
+        // K0S_VERSION is empty: the uploads bring their version.
+        let plan = plan_for(provider, &env);
+        let yaml = RenderContext::new(&plan, Some(&inventory_for(&plan)), Path::new(DATA_DIR))
+            .unwrap()
+            .with_uploads(Some(&artifacts))
+            .render()
+            .unwrap();
+        validate(&yaml).unwrap_or_else(|e| panic!("{provider:?}: {e}"));
+        let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        let hosts = doc["spec"]["hosts"].as_sequence().unwrap();
+        assert!(hosts
+            .iter()
+            .all(|h| h["k0sBinaryPath"].as_str() == artifacts.binary.to_str()
+                && h["files"][0]["dstDir"].as_str() == Some("/var/lib/k0s/images/")));
+        insta::assert_snapshot!(format!("uploads-{c}c{w}w-{}", provider.as_str()), yaml);
+    }
+}

@@ -16,8 +16,11 @@ pub fn run(project: &Project, args: &RenderArgs, env: &RawSettings) -> Result<()
         Err(inventory::InventoryError::Missing { .. }) => None,
         Err(e) => return Err(e.into()),
     };
-    let yaml =
-        render::RenderContext::new(&plan, inventory.as_ref(), &project.data_dir)?.render()?;
+    // What the deploy would upload: the cached artifacts its artifacts phase recorded.
+    let uploads = crate::deploy::artifacts::recorded(&project.state_dir(), &plan);
+    let yaml = render::RenderContext::new(&plan, inventory.as_ref(), &project.data_dir)?
+        .with_uploads(uploads.as_ref())
+        .render()?;
     if inventory.is_some() {
         validate::validate(&yaml)?;
     }

@@ -14,7 +14,10 @@ pub struct Render;
 /// k0sctl.yaml for the plan and the inventory, checked by our validator.
 fn rendered(plan: &Plan, inventory: &Inventory, state_dir: &Path) -> Result<String, Error> {
     let data_dir = state_dir.parent().unwrap_or(state_dir);
-    let yaml = RenderContext::new(plan, Some(inventory), data_dir)?.render()?;
+    let uploads = super::artifacts::recorded(state_dir, plan);
+    let yaml = RenderContext::new(plan, Some(inventory), data_dir)?
+        .with_uploads(uploads.as_ref())
+        .render()?;
     crate::validate::validate(&yaml)?;
     Ok(yaml)
 }
