@@ -346,7 +346,7 @@ fn stub_vm_tier_up_deploy_until_apply_halt_up_again_scale_refuse_destroy() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["wait-ssh", "preflight", "render", "apply"]);
+    assert_eq!(phases, ["wait-ssh", "preflight", "artifacts", "render", "apply"]);
     let up_err =
         String::from_utf8_lossy(&up.stderr).into_owned() + &String::from_utf8_lossy(&up.stdout);
     // The box names interfaces predictably (en*), as cloud-image/ubuntu-24.04 does.
