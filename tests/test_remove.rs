@@ -230,3 +230,145 @@ fn stub_before_destroy_takes_out_only_part_of_a_cluster_and_only_with_force() {
         (Some(0), String::new())
     );
 }
+
+fn mark_all_created(c: &Cluster) {
+    let data = c.project.path().join(".vagrant");
+    for (name, _) in &c.planned {
+        common::mark_created(
+            &data,
+            name,
+            "libvirt",
+            "5d0a0f4e-0000-4000-8000-000000000001",
+        );
+    }
+}
+
+/// The k0s calls since `from` that change the cluster.
+fn changes_since(c: &Cluster, from: usize) -> Vec<String> {
+    c.k0s_calls()[from..]
+        .iter()
+        .filter(|l| {
+            l.starts_with("kubectl drain")
+                || l.starts_with("kubectl delete")
+                || l.starts_with("etcd leave")
+        })
+        .cloned()
+        .collect()
+}
+
+/// Run by hand on nodes whose machines exist, `remove` takes them out of the cluster but keeps
+/// them in the plan lock (Vagrant still defines the machines) and says how to finish; the
+/// `vagrant destroy -f` that follows finds nothing left to do on the cluster and forgets them.
+#[test]
+fn stub_remove_by_hand_keeps_existing_machines_in_the_plan_until_destroy_finishes() {
+    let c = Cluster::new(2, 2);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    mark_all_created(&c);
+    let out = helper_in(&c, &["remove", "control-plane-2", "worker-2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(stderr(&out).ends_with(
+        "k0s-vagrant: worker-2, control-plane-2 left the cluster; their machines still exist and stay in the plan: run `vagrant destroy -f worker-2 control-plane-2` to finish (until then `vagrant up` joins them again)\n"
+    ), "{}", stderr(&out));
+    assert!(state(&c).join("etcd-left").join("control-plane-2").exists());
+    assert_eq!(
+        lock_nodes(&c),
+        ["control-plane-1", "control-plane-2", "worker-1", "worker-2"]
+    );
+    let inventory = std::fs::read_to_string(c.state_dir().join("inventory.json")).unwrap();
+    assert!(inventory.contains("worker-2") && inventory.contains("control-plane-2"));
+
+    // What the Vagrantfile's before-destroy trigger then runs: no second drain, leave or delete.
+    let calls = c.k0s_calls().len();
+    let out = helper_in(
+        &c,
+        &[
+            "remove",
+            "--before-destroy",
+            "--",
+            "destroy",
+            "-f",
+            "worker-2",
+            "control-plane-2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("    no Node object (never registered, or deleted already): nothing to drain")
+            && err.contains("    not an etcd member (left already): nothing to leave"),
+        "{err}"
+    );
+    assert_eq!(changes_since(&c, calls), Vec::<String>::new());
+    assert_eq!(lock_nodes(&c), ["control-plane-1", "worker-1"]);
+}
+
+/// A removal that failed half-way (the Node object could not be deleted after the controller
+/// left etcd) is run again: what is done is skipped, the rest happens.
+#[test]
+fn stub_remove_run_again_after_a_failed_step_skips_what_is_done() {
+    let c = Cluster::new(3, 1);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    std::fs::write(state(&c).join("delete-fails"), "").unwrap();
+    let failed = helper_in(&c, &["remove", "control-plane-3"]);
+    assert_eq!(failed.status.code(), Some(4), "{}", outcome(&failed));
+    assert!(
+        stderr(&failed).contains("k0s-vagrant: control-plane-3: delete its Node object failed ("),
+        "{}",
+        stderr(&failed)
+    );
+    assert!(
+        stderr(&failed)
+            .trim_end()
+            .ends_with("it is still part of the cluster: fix the cause and run the removal again"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(lock_nodes(&c).len(), 4, "nothing forgotten");
+    assert!(state(&c).join("etcd-left").join("control-plane-3").exists());
+
+    std::fs::remove_file(state(&c).join("delete-fails")).unwrap();
+    let calls = c.k0s_calls().len();
+    let again = helper_in(&c, &["remove", "control-plane-3"]);
+    assert_eq!(again.status.code(), Some(0), "{}", outcome(&again));
+    assert!(
+        stderr(&again).contains("    not an etcd member (left already): nothing to leave"),
+        "{}",
+        stderr(&again)
+    );
+    // Its k0s was stopped by the first run, so its Node is not Ready: no drain either.
+    assert_eq!(
+        changes_since(&c, calls),
+        ["kubectl delete node control-plane-3"]
+    );
+    assert_eq!(
+        lock_nodes(&c),
+        ["control-plane-1", "control-plane-2", "worker-1"]
+    );
+}
+
+/// A leave that answers success while etcd still lists the member stops the removal.
+#[test]
+fn stub_remove_stops_when_the_member_is_still_listed_after_the_leave() {
+    let c = Cluster::new(3, 1);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    std::fs::write(state(&c).join("leave-ignored"), "").unwrap();
+    let out = helper_in(&c, &["remove", "control-plane-3"]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    let last = stderr(&out).lines().last().unwrap_or_default().to_string();
+    assert_eq!(
+        last,
+        format!(
+            "k0s-vagrant: control-plane-3: leave etcd failed (`k0s etcd member-list` still lists it with peer address {}); it is still part of the cluster: fix the cause and run the removal again",
+            address(&c, "control-plane-3")
+        )
+    );
+    assert!(
+        !c.k0s_calls()
+            .contains(&"kubectl delete node control-plane-3".to_string()),
+        "its Node object stays"
+    );
+    assert_eq!(lock_nodes(&c).len(), 4);
+}
