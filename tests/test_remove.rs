@@ -372,3 +372,128 @@ fn stub_remove_stops_when_the_member_is_still_listed_after_the_leave() {
     );
     assert_eq!(lock_nodes(&c).len(), 4);
 }
+
+/// `k0s-vagrant plan -- up` inside the nodes' namespace with the counts `vars`, the STAND-IN
+/// vagrant first on PATH (its `destroy -f NODE` runs the helper's before-destroy removal, removes
+/// the machine and tidies up, as the Vagrantfile's triggers do) and a Vagrantfile the helper finds.
+fn plan_up_with_stand_in_vagrant(c: &Cluster, vars: &[(&str, &str)]) -> std::process::Output {
+    let bin = c.stubs.join("vagrant-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("tests/stubs/vagrant", bin.join("vagrant")).unwrap();
+    std::fs::write(c.project.path().join("Vagrantfile"), "# stand-in project\n").unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let network = format!("10.77.{}.0/24", c.subnet);
+    let k0sctl = common::stub_k0sctl(&c.project.path().join("plan"));
+    let mut all = common::env(&[
+        ("VAGRANT_DEFAULT_PROVIDER", "libvirt"),
+        ("NODE_NETWORK", &network),
+        ("K0SCTL", k0sctl.to_str().unwrap()),
+        ("KUBECONFIG", c.user_kubeconfig().to_str().unwrap()),
+        ("PATH", &path),
+    ]);
+    all.extend(common::env(vars));
+    c.helper(&all)
+        .args(["plan", "--format", "json", "--project-dir"])
+        .arg(c.project.path())
+        .args(["--", "up"])
+        .output()
+        .unwrap()
+}
+
+/// `CONTROL_PLANE_COUNT=1 WORKER_COUNT=1 vagrant up` on a running 3+2 cluster: the plan step says
+/// what goes, then each node leaves the cluster and its machine goes before the next one starts
+/// (workers first, the highest number first), and the plan goes on with the rest.
+#[test]
+fn stub_up_with_lower_counts_removes_nodes_one_at_a_time_then_plans_the_rest() {
+    let c = Cluster::new(3, 2);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    mark_all_created(&c);
+    let calls = c.k0s_calls().len();
+    let out =
+        plan_up_with_stand_in_vagrant(&c, &[("CONTROL_PLANE_COUNT", "1"), ("WORKER_COUNT", "1")]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    let announced = err
+        .find("k0s-vagrant: CONTROL_PLANE_COUNT=1 WORKER_COUNT=1 removes worker-2, control-plane-3, control-plane-2, one at a time:")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        announced < err.find("==> vagrant destroy -f worker-2").unwrap_or(0),
+        "{err}"
+    );
+    let drain =
+        "--ignore-daemonsets --delete-emptydir-data --force --grace-period=120 --timeout=5m";
+    let leave = |n: &str| format!("etcd leave --peer-address {}", address(&c, n));
+    let order: Vec<String> = c.k0s_calls()[calls..]
+        .iter()
+        .filter(|l| {
+            l.starts_with("kubectl drain")
+                || l.starts_with("kubectl delete")
+                || l.starts_with("etcd leave")
+                || l.starts_with("vagrant destroy")
+        })
+        .cloned()
+        .collect();
+    assert_eq!(
+        order,
+        [
+            format!("kubectl drain worker-2 {drain}"),
+            "kubectl delete node worker-2".to_string(),
+            "vagrant destroy -f worker-2".to_string(),
+            format!("kubectl drain control-plane-3 {drain}"),
+            leave("control-plane-3"),
+            "kubectl delete node control-plane-3".to_string(),
+            "vagrant destroy -f control-plane-3".to_string(),
+            format!("kubectl drain control-plane-2 {drain}"),
+            leave("control-plane-2"),
+            "kubectl delete node control-plane-2".to_string(),
+            "vagrant destroy -f control-plane-2".to_string(),
+        ]
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let planned: Vec<&str> = plan["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["control-plane-1", "worker-1"]);
+    assert_eq!(lock_nodes(&c), ["control-plane-1", "worker-1"]);
+    // The API layout of the first deploy stays: the same address and bind mode for 1 controller.
+    assert_eq!(plan["cluster"]["api_mode"], "only-bind-to-address");
+    assert_eq!(
+        plan["cluster"]["api_address"],
+        format!("10.77.{}.100", c.subnet)
+    );
+}
+
+/// The removal rules are checked on the running cluster before the first machine goes: with
+/// control-plane-2's k0s down, `CONTROL_PLANE_COUNT=2` would take etcd below quorum, and
+/// `WORKER_COUNT=1` in the same command removes nothing either.
+#[test]
+fn stub_up_with_a_lower_count_that_breaks_quorum_removes_nothing() {
+    let c = Cluster::new(3, 2);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    mark_all_created(&c);
+    std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
+    std::fs::write(state(&c).join("stopped").join("control-plane-2"), "").unwrap();
+    let calls = c.k0s_calls().len();
+    let out =
+        plan_up_with_stand_in_vagrant(&c, &[("CONTROL_PLANE_COUNT", "2"), ("WORKER_COUNT", "1")]);
+    assert_eq!(out.status.code(), Some(2), "{}", outcome(&out));
+    assert_eq!(
+        stderr(&out).lines().last().unwrap_or_default(),
+        "k0s-vagrant: removing control-plane-3 leaves 1 of 2 etcd members running, below the quorum of 2; bring the other controllers back first (k0s-vagrant status), or force it: k0s-vagrant remove --force control-plane-3"
+    );
+    assert_eq!(changes_since(&c, calls), Vec::<String>::new());
+    assert!(!c
+        .k0s_calls()
+        .iter()
+        .any(|l| l.starts_with("vagrant destroy")));
+    assert_eq!(lock_nodes(&c).len(), 5);
+}
