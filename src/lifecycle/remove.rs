@@ -2,9 +2,10 @@
 //! highest-numbered first: drain, leave etcd (controllers), stop and reset k0s on the node, delete
 //! the Node object; then (once its machine goes) the plan lock, the inventory, the pinned host key
 //! and k0sctl.yaml forget it. Every step looks first, so a removal run again after a failure
-//! skips what is done: no Node object, nothing to drain or delete; no etcd member, no leave. The order and the drain flags follow k0s `docs/remove_controller.md` and k0sctl's reset
-//! phases (k0sproject/k0sctl `phase/reset_workers.go`, `phase/reset_controllers.go`). k0sctl's
-//! own `reset: true` is not used: for a controller it stops k0s before `k0s etcd leave` on the same
+//! skips what is done: no Node object, nothing to drain or delete; no etcd member, no leave. The
+//! order and the drain flags follow k0s `docs/remove_controller.md` and k0sctl's reset phases
+//! (k0sproject/k0sctl `phase/reset_workers.go`, `phase/reset_controllers.go`). k0sctl's own
+//! `reset: true` is not used: for a controller it stops k0s before `k0s etcd leave` on the same
 //! host, whose etcd is then gone (k0sctl issue 603), and it only warns when a step fails.
 
 use std::collections::BTreeSet;
