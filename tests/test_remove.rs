@@ -497,3 +497,28 @@ fn stub_up_with_a_lower_count_that_breaks_quorum_removes_nothing() {
         .any(|l| l.starts_with("vagrant destroy")));
     assert_eq!(lock_nodes(&c).len(), 5);
 }
+
+/// A lower count on `vagrant up` while control-plane-1 does not answer: nothing can leave the
+/// cluster, so nothing goes, and the line says how to get there.
+#[test]
+fn stub_up_with_a_lower_count_and_control_plane_1_down_removes_nothing() {
+    let mut c = Cluster::new(1, 2);
+    let deployed = c.deploy(&["--until", "taints"]);
+    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    mark_all_created(&c);
+    let first = address(&c, "control-plane-1");
+    c.nodes.stop(&first);
+    let out = plan_up_with_stand_in_vagrant(&c, &[("WORKER_COUNT", "1")]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    let last = stderr(&out).lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with("k0s-vagrant: WORKER_COUNT=1 takes worker-2 out of the running cluster first, but control-plane-1 does not answer over SSH (")
+            && last.ends_with("); bring the cluster up with the old counts (WORKER_COUNT=2 vagrant up), then run this again"),
+        "{last}"
+    );
+    assert!(!c
+        .k0s_calls()
+        .iter()
+        .any(|l| l.starts_with("vagrant destroy")));
+    assert_eq!(lock_nodes(&c).len(), 3);
+}
