@@ -14,6 +14,7 @@ use crate::host::HostError;
 use crate::inventory::InventoryError;
 use crate::lifecycle::halt::StopError;
 use crate::lifecycle::remove::RemoveError;
+use crate::lifecycle::shrink::ShrinkError;
 use crate::lock::LockError;
 use crate::render::RenderError;
 use crate::settings::SettingsError;
@@ -49,6 +50,8 @@ pub enum Error {
     Drill(#[from] DrillError),
     #[error(transparent)]
     Remove(#[from] RemoveError),
+    #[error(transparent)]
+    Shrink(#[from] ShrinkError),
     #[error(transparent)]
     Stop(#[from] StopError),
     #[error(transparent)]
@@ -90,6 +93,7 @@ impl Error {
             Error::Kubeconfig(e) => e.category(),
             Error::Drill(e) => e.category(),
             Error::Remove(e) => e.category(),
+            Error::Shrink(e) => e.category(),
             Error::Stop(e) => e.category(),
             Error::Cache(e) => e.category(),
             Error::Phase { source, .. } => source.category(),

@@ -234,17 +234,25 @@ fn same_identity(locked: &Plan, wanted: &Plan) -> Result<(), LockError> {
     }
 }
 
-/// A lower count must not drop a machine that still exists.
-fn keeps_existing_machines(
-    locked: &Plan,
-    wanted: &Plan,
-    existing: &BTreeSet<String>,
-) -> Result<(), LockError> {
-    for (role, var) in [
+/// Existing machines of one role that a lower count drops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    /// The count variable (`WORKER_COUNT`, `CONTROL_PLANE_COUNT`).
+    pub var: &'static str,
+    pub role: Role,
+    /// In plan order.
+    pub names: Vec<String>,
+}
+
+/// The existing machines a lower count drops, per count variable.
+pub fn dropped(locked: &Plan, wanted: &Plan, existing: &BTreeSet<String>) -> Vec<Dropped> {
+    [
         (Role::Controller, CONTROL_PLANE_COUNT.name),
         (Role::Worker, WORKER_COUNT.name),
-    ] {
-        let dropped: Vec<String> = locked
+    ]
+    .into_iter()
+    .map(|(role, var)| {
+        let names = locked
             .nodes
             .iter()
             .filter(|n| {
@@ -252,22 +260,50 @@ fn keeps_existing_machines(
             })
             .map(|n| n.name.clone())
             .collect();
-        if let Some(last) = dropped.last() {
-            let keep = locked
-                .nodes
-                .iter()
-                .filter(|n| n.role == role)
-                .position(|n| &n.name == last)
-                .map_or(0, |i| i + 1);
-            return Err(LockError::WouldRemove {
-                var,
-                value: wanted.count(role),
-                existing: dropped,
-                keep,
-            });
-        }
-    }
-    Ok(())
+        Dropped { var, role, names }
+    })
+    .filter(|d| !d.names.is_empty())
+    .collect()
+}
+
+/// Whether `wanted` may follow `locked` once the machines it drops are gone: every refusal of
+/// `vagrant up` other than the lower count, checked before any machine goes.
+pub fn check_after_removal(
+    locked: &Plan,
+    wanted: &Plan,
+    existing: &BTreeSet<String>,
+) -> Result<(), LockError> {
+    let gone: BTreeSet<String> = dropped(locked, wanted, existing)
+        .into_iter()
+        .flat_map(|d| d.names)
+        .collect();
+    let staying: BTreeSet<String> = existing.difference(&gone).cloned().collect();
+    merge(locked, wanted.clone(), &staying).map(|_| ())
+}
+
+/// A lower count must not drop a machine that still exists: `vagrant up` removes them first
+/// (`cmd::plan`), so this refuses only when that did not happen.
+fn keeps_existing_machines(
+    locked: &Plan,
+    wanted: &Plan,
+    existing: &BTreeSet<String>,
+) -> Result<(), LockError> {
+    let Some(Dropped { var, role, names }) = dropped(locked, wanted, existing).into_iter().next()
+    else {
+        return Ok(());
+    };
+    let keep = locked
+        .nodes
+        .iter()
+        .filter(|n| n.role == role)
+        .position(|n| names.last() == Some(&n.name))
+        .map_or(0, |i| i + 1);
+    Err(LockError::WouldRemove {
+        var,
+        value: wanted.count(role),
+        existing: names,
+        keep,
+    })
 }
 
 /// A cluster of the first release keeps its API layout, so it stays at one controller.

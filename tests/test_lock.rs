@@ -155,45 +155,100 @@ fn higher_count_on_up_extends_the_plan() {
     );
 }
 
+/// The STAND-IN vagrant (tests/stubs/vagrant) first on PATH, with its state in the project, and a
+/// Vagrantfile the helper finds (the stand-in does not read it): what `vagrant destroy -f NODE`
+/// needs when a lower count on `vagrant up` removes machines.
+fn stand_in_vagrant(p: &Project) -> String {
+    let bin = p.dir.path().join("stubs").join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("tests/stubs/vagrant", bin.join("vagrant")).unwrap();
+    std::fs::write(p.dir.path().join("Vagrantfile"), "# stand-in project\n").unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+fn destroy_calls(p: &Project) -> Vec<String> {
+    std::fs::read_to_string(
+        p.dir
+            .path()
+            .join("stubs")
+            .join("state")
+            .join("vagrant-calls"),
+    )
+    .unwrap_or_default()
+    .lines()
+    .filter(|l| l.starts_with("destroy"))
+    .map(|l| l.split(" (in ").next().unwrap_or_default().to_string())
+    .collect()
+}
+
+/// A lower count on `vagrant up` destroys the machines it drops first, the highest number first,
+/// each with its own `vagrant destroy -f NODE` (here a cluster never deployed: nothing to take
+/// out of a cluster), then plans the rest. A destroy that fails stops it with the lock untouched.
 #[test]
-fn lower_count_while_machines_exist_is_refused_with_the_commands_that_resolve_it() {
+fn lower_count_while_machines_exist_destroys_them_first_highest_number_first() {
     let p = Project::new();
+    let path = stand_in_vagrant(&p);
     node_names(&p.plan("up", &[("WORKER_COUNT", "3")]));
     for name in ["control-plane-1", "worker-1", "worker-2", "worker-3"] {
         p.created(name);
     }
-    let out = p.plan("up", &[("WORKER_COUNT", "1")]);
-    insta::assert_snapshot!(outcome(&out), @r"
-    exit 2
-    k0s-vagrant: WORKER_COUNT=1 would remove worker-2, worker-3, which still exist; run `vagrant destroy -f worker-3 worker-2` first, or set WORKER_COUNT=3
-    ");
+    let state = p.dir.path().join("stubs").join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("vagrant-fails"), "").unwrap();
+    let failed = p.plan("up", &[("WORKER_COUNT", "1"), ("PATH", &path)]);
+    assert_eq!(failed.status.code(), Some(4), "{}", outcome(&failed));
     assert_eq!(
-        locked_names(&p.lock()).len(),
-        4,
-        "a refused up leaves the lock alone"
+        stderr(&failed).lines().last().unwrap_or_default(),
+        "k0s-vagrant: WORKER_COUNT=1: `vagrant destroy -f worker-3` failed (`vagrant destroy -f worker-3` exited with code 1: see its output above); worker-3 and the nodes after it stay: fix the cause (see above), then run `vagrant up` again"
     );
-    // After the suggested destroy the same command goes through and shrinks the lock.
-    p.destroyed("worker-3");
-    p.destroyed("worker-2");
+    assert_eq!(locked_names(&p.lock()).len(), 4, "the lock is untouched");
+
+    std::fs::remove_file(state.join("vagrant-fails")).unwrap();
+    let out = p.plan("up", &[("WORKER_COUNT", "1"), ("PATH", &path)]);
+    assert!(
+        stderr(&out).starts_with("k0s-vagrant: WORKER_COUNT=1 removes worker-3, worker-2, one at a time: each leaves the cluster (drain, etcd leave, k0s reset), then its machine is destroyed with its disks (local volumes on it are lost); then `vagrant up` goes on\n==> vagrant destroy -f worker-3\n"),
+        "{}",
+        outcome(&out)
+    );
+    assert_eq!(node_names(&out), ["control-plane-1", "worker-1"]);
     assert_eq!(
-        node_names(&p.plan("up", &[("WORKER_COUNT", "1")])),
-        ["control-plane-1", "worker-1"]
+        destroy_calls(&p),
+        [
+            "destroy -f worker-3",
+            "destroy -f worker-3",
+            "destroy -f worker-2"
+        ]
     );
     assert_eq!(locked_names(&p.lock()), ["control-plane-1", "worker-1"]);
 }
 
+/// What `vagrant up` refuses anyway is refused before a machine goes.
 #[test]
-fn lower_controller_count_names_the_controller() {
+fn lower_count_with_a_changed_cluster_name_destroys_nothing() {
     let p = Project::new();
+    let path = stand_in_vagrant(&p);
     node_names(&p.plan("up", &[("CONTROL_PLANE_COUNT", "3")]));
     for name in ["control-plane-1", "control-plane-2", "control-plane-3"] {
         p.created(name);
     }
-    let out = p.plan("up", &[("CONTROL_PLANE_COUNT", "2")]);
+    let out = p.plan(
+        "up",
+        &[
+            ("CONTROL_PLANE_COUNT", "2"),
+            ("CLUSTER_NAME", "other"),
+            ("PATH", &path),
+        ],
+    );
     insta::assert_snapshot!(outcome(&out), @r"
     exit 2
-    k0s-vagrant: CONTROL_PLANE_COUNT=2 would remove control-plane-3, which still exists; run `vagrant destroy -f control-plane-3` first, or set CONTROL_PLANE_COUNT=3
+    k0s-vagrant: CLUSTER_NAME=other differs from the existing cluster's k0s; run `vagrant destroy -f` first, or set it back
     ");
+    assert!(destroy_calls(&p).is_empty());
+    assert_eq!(locked_names(&p.lock()).len(), 4);
 }
 
 #[test]

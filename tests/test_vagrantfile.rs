@@ -211,30 +211,6 @@ fn bad_variable_aborts_with_the_helper_message_and_creates_nothing() {
     }
 }
 
-#[test]
-fn lower_count_on_up_is_refused_before_anything_happens() {
-    if skip() {
-        return;
-    }
-    let p = Project::new();
-    // The lock as an earlier `vagrant up` with two workers left it, worker-2 created.
-    let out = p.vagrant("status --machine-readable", &[]);
-    assert!(out.status.success());
-    write_up_lock(&p, "2");
-    common::mark_created(
-        &p.data(),
-        "worker-2",
-        "libvirt",
-        "6b0e9c52-0000-4000-8000-00000000beef",
-    );
-    let out = p.vagrant("up", &[("WORKER_COUNT", "1"), SOME_BOX]);
-    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
-    assert_eq!(
-        stderr(&out),
-        "k0s-vagrant: WORKER_COUNT=1 would remove worker-2, which still exists; run `vagrant destroy -f worker-2` first, or set WORKER_COUNT=2\n"
-    );
-}
-
 /// The plan lock as `WORKER_COUNT=<workers> vagrant up` writes it (the helper's own command).
 fn write_up_lock(p: &Project, workers: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_k0s-vagrant"))
@@ -608,6 +584,88 @@ fn stub_helper_partial_destroy_takes_the_machine_out_first_and_stops_when_refuse
         "destroyed once the helper agreed"
     );
     assert!(common::lab::virsh(&["dominfo", "k0sv-test-w1"]).is_ok());
+}
+
+/// `WORKER_COUNT=1 vagrant up` with worker-2 created (a shut-off domain a real libvirtd knows, in
+/// the test's own network namespace): while the real Vagrant 2.3.4 evaluates the Vagrantfile, the
+/// helper's plan runs a nested `vagrant destroy -f worker-2` (the outer Vagrant holds no lock yet:
+/// hashicorp/vagrant `lib/vagrant/environment.rb` loads the Vagrantfile in `initialize`, machine
+/// locks come with `Machine#action`). Its before :destroy trigger asks the helper (a recording
+/// stand-in in front of the real one) with that command line, the domain goes and worker-1's
+/// stays, the lock keeps one worker, and the outer `vagrant up` goes on with the new plan (here
+/// to control-plane-1's box, which it cannot fetch: the box catalog is a closed port on loopback).
+#[test]
+fn stub_helper_lower_count_on_up_destroys_the_dropped_machine_through_vagrant_then_goes_on() {
+    if skip() {
+        return;
+    }
+    let mut lab = Lab::start("k0sv-test-shrink").expect("start libvirtd in a network namespace");
+    let p = Project::new();
+    write_up_lock(&p, "2");
+    for (name, domain) in [
+        ("worker-1", "k0sv-test-w1"),
+        ("worker-2", "k0sv-test-worker-2"),
+    ] {
+        let uuid = lab.define_idle_domain(domain, p.scratch.path()).unwrap();
+        common::mark_created(&p.data(), name, "libvirt", &uuid);
+    }
+    let calls = p.scratch.path().join("remove-calls");
+    let stub = stub_helper(
+        p.scratch.path(),
+        &format!(
+            "case \" $* \" in *' remove '*) echo \"$*\" >> {}; exit 0;; esac\nexec {} \"$@\"",
+            calls.display(),
+            env!("CARGO_BIN_EXE_k0s-vagrant")
+        ),
+    );
+    let out = p.vagrant_in(
+        lab.command("vagrant"),
+        "up control-plane-1",
+        &[
+            ("K0S_VAGRANT_BIN", stub.to_str().unwrap()),
+            ("WORKER_COUNT", "1"),
+            SOME_BOX,
+            ("VAGRANT_SERVER_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    let said = outcome(&out);
+    assert!(
+        said.contains("k0s-vagrant: WORKER_COUNT=1 removes worker-2, one at a time: ")
+            && said.contains("==> vagrant destroy -f worker-2\n"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap_or_default(),
+        format!(
+            "--project-dir {} remove --before-destroy -- destroy -f worker-2\n",
+            p.root.display()
+        ),
+        "{said}"
+    );
+    // The nested destroy plans with the lock's counts: no note about the changed ones.
+    assert!(!said.contains("take effect on `vagrant up`"), "{said}");
+    assert!(
+        said.find("==> worker-2: Removing domain...")
+            > said.find("==> vagrant destroy -f worker-2"),
+        "{said}"
+    );
+    assert!(
+        common::lab::virsh(&["dominfo", "k0sv-test-worker-2"]).is_err(),
+        "worker-2's domain is destroyed: {said}"
+    );
+    assert!(common::lab::virsh(&["dominfo", "k0sv-test-w1"]).is_ok());
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.lock()).unwrap()).unwrap();
+    let locked: Vec<&str> = lock["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(locked, ["control-plane-1", "worker-1"]);
+    // The outer up went on to control-plane-1, and stopped at its box.
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("k0s-vagrant/never-downloaded"), "{said}");
 }
 
 /// `k0s-vagrant status` asks the real Vagrant 2.3.4 (and vagrant-libvirt, with a libvirtd in the

@@ -249,7 +249,7 @@ fn hosts_in_config(path: &Path) -> Vec<(String, String)> {
 
 #[test]
 #[ignore = "VM tier: tests/run runs it (K0S_VAGRANT_SKIP_VMS=1 skips it there)"]
-fn stub_vm_tier_up_deploy_until_apply_halt_up_again_scale_refuse_destroy() {
+fn stub_vm_tier_up_deploy_until_apply_halt_up_again_scale_shrink_destroy() {
     let total = Instant::now();
     let scratch = Scratch::new("vm");
     let stubs = scratch.path().join("stubs");
@@ -346,7 +346,10 @@ fn stub_vm_tier_up_deploy_until_apply_halt_up_again_scale_refuse_destroy() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(phases, ["wait-ssh", "preflight", "artifacts", "render", "apply"]);
+    assert_eq!(
+        phases,
+        ["wait-ssh", "preflight", "artifacts", "render", "apply"]
+    );
     let up_err =
         String::from_utf8_lossy(&up.stderr).into_owned() + &String::from_utf8_lossy(&up.stdout);
     // The box names interfaces predictably (en*), as cloud-image/ubuntu-24.04 does.
@@ -513,15 +516,6 @@ fn stub_vm_tier_up_deploy_until_apply_halt_up_again_scale_refuse_destroy() {
         "{probe:?}"
     );
 
-    // Scale down while worker-2 exists: refused before anything happens.
-    let refused = t.vagrant(&["up"], &[("WORKER_COUNT", "1")]);
-    assert_eq!(refused.status.code(), Some(1), "{}", outcome(&refused));
-    assert_eq!(
-        String::from_utf8_lossy(&refused.stderr),
-        "k0s-vagrant: WORKER_COUNT=1 would remove worker-2, which still exists; run `vagrant destroy -f worker-2` first, or set WORKER_COUNT=2\n"
-    );
-    assert_eq!(t.runs().len(), 4);
-
     // A failed deploy ends `vagrant up` with the helper's lines and ours, exit status 1, and none
     // of Vagrant's "unexpected error ... report this as a bug" box or backtrace. The STAND-IN
     // k0sctl (tests/stubs/k0sctl) fails every apply like a config error. k0sctl.yaml is what the
@@ -581,6 +575,63 @@ fn stub_vm_tier_up_deploy_until_apply_halt_up_again_scale_refuse_destroy() {
     // The machines are untouched.
     let status = t.vagrant(&["status", "--machine-readable"], &[]);
     assert!(states(&status).iter().all(|(_, s)| s == "running"));
+
+    // Scale down: `WORKER_COUNT=1 vagrant up` removes worker-2 before it goes on. The nested
+    // `vagrant destroy -f worker-2` runs the before :destroy trigger, whose helper drains worker-2
+    // and deletes its Node object through the STAND-IN k0s on control-plane-1 (which records
+    // them), resets the stand-in k0s on worker-2, and only then does Vagrant remove the domain.
+    // worker-2 is Ready again first, so there is something to drain.
+    let calls_file = "/var/lib/k0s-stand-in/state/k0s-calls";
+    t.ssh(
+        "control-plane-1",
+        "sudo rm -f /var/lib/k0s-stand-in/state/notready/worker-2",
+    );
+    let calls_before = t
+        .ssh("control-plane-1", &format!("sudo cat {calls_file}"))
+        .lines()
+        .count();
+    let shrink = t.timed("up WORKER_COUNT=1 removing worker-2", |t| {
+        t.vagrant(&["up"], &[("WORKER_COUNT", "1")])
+    });
+    eprintln!("{}", outcome(&shrink));
+    ok(&shrink, "WORKER_COUNT=1 vagrant up");
+    let shrink_said = all_output(&shrink);
+    assert!(
+        shrink_said.contains("k0s-vagrant: WORKER_COUNT=1 removes worker-2, one at a time: "),
+        "{shrink_said}"
+    );
+    let changes: Vec<String> = t
+        .ssh("control-plane-1", &format!("sudo cat {calls_file}"))
+        .lines()
+        .skip(calls_before)
+        .filter(|l| l.starts_with("kubectl drain") || l.starts_with("kubectl delete"))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            "kubectl drain worker-2 --ignore-daemonsets --delete-emptydir-data --force --grace-period=120 --timeout=5m",
+            "kubectl delete node worker-2",
+        ]
+    );
+    // Node deleted, then the domain removed: one stream, in the order it happened.
+    let deleted = shrink_said.find("    delete its Node object");
+    let removed = shrink_said.find("==> worker-2: Removing domain...");
+    assert!(deleted.is_some() && removed > deleted, "{shrink_said}");
+    let domains = virsh(&["list", "--all", "--name"]).unwrap();
+    assert!(!domains.contains("worker-2"), "{domains}");
+    let status = t.vagrant(&["status", "--machine-readable"], &[]);
+    assert_eq!(
+        states(&status),
+        [
+            ("control-plane-1".into(), "running".into()),
+            ("worker-1".into(), "running".into())
+        ]
+    );
+    assert_eq!(hosts_in_config(&t.state().join("k0sctl.yaml")).len(), 2);
+    // The up went on and deployed the 1+1 cluster.
+    assert_eq!(t.runs().len(), 6);
+    assert_eq!(t.runs()[5]["outcome"], "ok");
 
     // Destroy leaves no VM, network, state or kubeconfig entry behind.
     let destroy = t.timed("destroy", |t| t.vagrant(&["destroy", "-f"], &[]));

@@ -14,8 +14,9 @@ module K0sVagrant
     def self.plan(argv)
       out, err, status = run(binary, "plan", "--format", "json", "--vagrant-version", Vagrant::VERSION,
                              "--project-dir", ROOT, "--", *argv)
-      abort(err.strip.empty? ? "k0s-vagrant: plan failed with exit code #{status.exitstatus}" : err) unless status.success?
-      $stderr.write(err) unless err.empty?  # warnings and notes
+      # The helper's own lines were passed on as they came; SystemExit ends Vagrant quietly, as abort does.
+      abort("k0s-vagrant: plan failed with exit code #{status.exitstatus}") if !status.success? && err.strip.empty?
+      exit(1) unless status.success?
       plan = parse(out)
       unless plan["schema_version"] == SCHEMA_VERSION
         abort("k0s-vagrant: the helper answered plan schema #{plan["schema_version"].inspect}, this Vagrantfile reads " \
@@ -55,8 +56,17 @@ module K0sVagrant
                     : "k0s-vagrant: building the helper failed (see the cargo output above); fix it or set K0S_VAGRANT_BIN")
     end
 
+    # Runs the helper: stdout (the plan JSON) is read whole, stderr is passed on line by line as it
+    # comes, since a lower count on `vagrant up` takes nodes out of the cluster first, for minutes.
     def self.run(*cmd)
-      Open3.capture3(*cmd)
+      Open3.popen3(*cmd) do |stdin, stdout, stderr, wait|
+        stdin.close
+        passed_on = Thread.new do
+          stderr.each_line.map { |line| $stderr.write(line); $stderr.flush; line }.join
+        end
+        out = stdout.read
+        [out, passed_on.value, wait.value]
+      end
     rescue SystemCallError => e
       abort("k0s-vagrant: cannot run #{cmd.first}: #{e.message}; build it with `cargo build --release --locked` or fix K0S_VAGRANT_BIN")
     end

@@ -248,6 +248,56 @@ impl Project {
     }
 }
 
+impl Project {
+    /// `vagrant destroy -f NAME` in the project root, its output passed on to this process's
+    /// stderr (stdout may carry the plan JSON). The Vagrantfile it evaluates runs the same helper
+    /// (`K0S_VAGRANT_BIN` as given, else this binary), and its triggers take the machine out of
+    /// the cluster first (`remove --before-destroy`) and tidy up after (`cleanup`). Safe to run
+    /// while an outer `vagrant up` evaluates the Vagrantfile: that holds no Vagrant lock yet (the
+    /// Vagrantfile loads in `Environment#initialize`; machine locks come with `Machine#action`,
+    /// hashicorp/vagrant `lib/vagrant/environment.rb`, `lib/vagrant/machine.rb`).
+    /// `vars` are set for it (and `unset` removed), so that its own plan step matches the plan lock
+    /// and says nothing about the counts the outer `vagrant up` is changing.
+    pub fn destroy(
+        &self,
+        name: &str,
+        vars: &[(&str, String)],
+        unset: &[&str],
+    ) -> Result<(), VagrantError> {
+        let command = format!("destroy -f {name}");
+        if !self.root.join("Vagrantfile").is_file() {
+            return Err(VagrantError::NoVagrantfile {
+                root: self.root.clone(),
+            });
+        }
+        let mut cmd = Command::new("vagrant");
+        cmd.args(["destroy", "-f", name])
+            .current_dir(&self.root)
+            .stdin(Stdio::null())
+            .stdout(std::io::stderr());
+        for var in unset {
+            cmd.env_remove(var);
+        }
+        cmd.envs(vars.iter().map(|(k, v)| (k, v)));
+        if std::env::var_os("K0S_VAGRANT_BIN").is_none_or(|b| b.is_empty()) {
+            if let Ok(me) = std::env::current_exe() {
+                cmd.env("K0S_VAGRANT_BIN", me);
+            }
+        }
+        let status = cmd.status().map_err(|e| VagrantError::Spawn {
+            reason: e.to_string(),
+        })?;
+        if !status.success() {
+            return Err(VagrantError::Failed {
+                command,
+                code: status.code().unwrap_or(-1),
+                tail: "see its output above".to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// How long `vagrant status` may take: Ruby, the plugins and the Vagrantfile (with the helper's
 /// `plan`) load in seconds; this bounds a provider that hangs.
 pub const STATUS_LIMIT: Duration = Duration::from_secs(30);

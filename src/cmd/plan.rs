@@ -1,13 +1,18 @@
 //! `plan`: the node plan for the Vagrantfile (JSON) or for people (table); on `vagrant up` also
-//! the host checks and the plan lock.
+//! the host checks, the removal of the machines a lower count drops, and the plan lock.
 
-use super::{print_stdout, wanted_plan};
+use super::{print_stdout, wanted_plan, Running};
 use crate::adapters::vagrant::{Invocation, Project};
 use crate::cache::{Arch, Cache, CacheError};
 use crate::cli::{PlanArgs, PlanFormat};
 use crate::error::Error;
 use crate::host::{self, HostFacts};
-use crate::settings::{DeployOptions, HostResources, RawSettings, Settings};
+use crate::lifecycle::remove::{self, Limits, RemoveError};
+use crate::lifecycle::shrink::{self, ShrinkError};
+use crate::plan::{Plan, Role};
+use crate::settings::{
+    DeployOptions, HostResources, RawSettings, Settings, CONTROL_PLANE_COUNT, WORKER_COUNT,
+};
 use crate::{lock, plan};
 
 pub fn run(
@@ -31,6 +36,7 @@ pub fn run(
             let deploy = DeployOptions::from_raw(env)?;
             host::check_for_up(wanted, &host, &deploy.k0sctl)?;
             offline_check(project, wanted, &host, env, offline)?;
+            remove_dropped_machines(project, wanted)?;
         }
     }
     let mut resolved = lock::resolve(project, invocation.creates_machines(), wanted)?;
@@ -81,5 +87,96 @@ fn offline_check(
         None => cache.resolve_version(arch)?,
     };
     cache.check_offline(&version, arch)?;
+    Ok(())
+}
+
+/// A lower count on `vagrant up` removes the existing machines it drops before the plan lock takes
+/// the new counts: one at a time, workers first and the highest number first, each through its own
+/// `vagrant destroy -f NODE`, whose triggers take it out of the cluster and forget it (the same
+/// path as destroying one node by hand). Every refusal comes before the first machine goes: what
+/// `vagrant up` would refuse anyway, and the removal rules checked on the running cluster.
+fn remove_dropped_machines(project: &Project, wanted: &Plan) -> Result<(), Error> {
+    let Some(locked) = lock::read_lock(project)? else {
+        return Ok(());
+    };
+    let existing = project.existing_machines();
+    let dropped = lock::dropped(&locked, wanted, &existing);
+    if dropped.is_empty() {
+        return Ok(());
+    }
+    lock::check_after_removal(&locked, wanted, &existing)?;
+    let change = shrink::change(
+        &dropped
+            .iter()
+            .map(|d| (d.var, wanted.count(d.role)))
+            .collect::<Vec<_>>(),
+    );
+    let names: Vec<String> = dropped.iter().flat_map(|d| d.names.clone()).collect();
+    let going: Vec<String> = match Running::load(project) {
+        // Never deployed (no inventory): nothing to take out of a cluster, only machines to go.
+        Err(_) => locked
+            .nodes
+            .iter()
+            .rev()
+            .filter(|n| names.contains(&n.name))
+            .map(|n| n.name.clone())
+            .collect(),
+        Ok(running) => {
+            let limits = Limits::default();
+            remove::leader(&running.inventory, &running.known_hosts, &limits).map_err(
+                |e| match e {
+                    RemoveError::LeaderDown { leader, reason } => {
+                        Error::from(ShrinkError::ClusterDown {
+                            change: change.clone(),
+                            nodes: names.join(", "),
+                            leader,
+                            reason,
+                            keep: shrink::change(
+                                &dropped
+                                    .iter()
+                                    .map(|d| (d.var, locked.count(d.role)))
+                                    .collect::<Vec<_>>(),
+                            ),
+                        })
+                    }
+                    other => other.into(),
+                },
+            )?;
+            let report = running.report();
+            let up = remove::controllers_up(&running.plan, &report);
+            let members = remove::etcd_members(&report);
+            remove::order(&running.plan, &names, &up, members.as_ref(), false)?
+                .into_iter()
+                .map(String::from)
+                .collect()
+        }
+    };
+    // The nested `vagrant destroy` sees the counts of the plan lock: its plan step then has no
+    // changed count to note.
+    let counts = [
+        (CONTROL_PLANE_COUNT, Role::Controller),
+        (WORKER_COUNT, Role::Worker),
+    ];
+    let vars: Vec<(&str, String)> = counts
+        .iter()
+        .map(|(var, role)| (var.name, locked.count(*role).to_string()))
+        .collect();
+    let unset: Vec<&str> = counts.iter().filter_map(|(var, _)| var.alias).collect();
+    let going_ref: Vec<&str> = going.iter().map(String::as_str).collect();
+    eprintln!("k0s-vagrant: {}", shrink::announce(&change, &going_ref));
+    for node in &going {
+        eprintln!("==> vagrant destroy -f {node}");
+        let failed = |reason: String| ShrinkError::Destroy {
+            change: change.clone(),
+            node: node.clone(),
+            reason,
+        };
+        project
+            .destroy(node, &vars, &unset)
+            .map_err(|e| failed(e.to_string()))?;
+        if project.existing_machines().contains(node) {
+            return Err(failed("its machine still exists".to_string()).into());
+        }
+    }
     Ok(())
 }

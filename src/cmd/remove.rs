@@ -1,5 +1,7 @@
 //! `remove`: take nodes out of the running cluster before their machines go (the `vagrant destroy`
-//! of part of a cluster runs it), then forget them in this project's state.
+//! of part of a cluster runs it), then forget them in this project's state once their machines
+//! go. Run by hand on a node whose machine exists, the node leaves the cluster but stays in the
+//! plan lock, so Vagrant still defines the machine and `vagrant destroy -f NODE` finishes it.
 
 use super::Running;
 use crate::adapters::vagrant::{Invocation, Project};
@@ -13,7 +15,24 @@ pub fn run(project: &Project, args: &RemoveArgs) -> Result<(), Error> {
     if args.before_destroy {
         return before_destroy(project, &args.vagrant_args);
     }
-    remove(project, &Running::load(project)?, &args.nodes, args.force)
+    remove(
+        project,
+        &Running::load(project)?,
+        &args.nodes,
+        args.force,
+        Forget::MachineGone,
+    )
+}
+
+/// When a node that left the cluster is forgotten in the plan lock, inventory, pinned host keys
+/// and k0sctl.yaml.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Forget {
+    /// Vagrant destroys the machine right after (the `before :destroy` trigger).
+    Always,
+    /// Only when Vagrant has no machine for it; otherwise the lock keeps it so Vagrant still
+    /// defines the machine and `vagrant destroy -f NODE` can remove it.
+    MachineGone,
 }
 
 /// `vagrant destroy` of part of the cluster: its machines leave the cluster first. Destroying every
@@ -45,7 +64,7 @@ fn before_destroy(project: &Project, vagrant_args: &[String]) -> Result<(), Erro
         }
         .into());
     }
-    remove(project, &running, &targets, false)
+    remove(project, &running, &targets, false, Forget::Always)
 }
 
 fn remove(
@@ -53,10 +72,12 @@ fn remove(
     running: &Running,
     nodes: &[String],
     force: bool,
+    forget: Forget,
 ) -> Result<(), Error> {
     let report = running.report();
     let up = remove::controllers_up(&running.plan, &report);
-    let going = remove::order(&running.plan, nodes, &up, force)?;
+    let members = remove::etcd_members(&report);
+    let going = remove::order(&running.plan, nodes, &up, members.as_ref(), force)?;
     eprintln!(
         "k0s-vagrant: taking {} out of the cluster, one at a time",
         going.join(", ")
@@ -65,6 +86,7 @@ fn remove(
     let leader = remove::leader(&running.inventory, &running.known_hosts, &limits)?;
     let (mut plan, mut inventory) = (running.plan.clone(), running.inventory.clone());
     let state_dir = project.state_dir();
+    let mut kept = Vec::new();
     for node in going {
         remove::take_out(
             &plan,
@@ -74,6 +96,10 @@ fn remove(
             node,
             &limits,
         )?;
+        if forget == Forget::MachineGone && project.existing_machines().contains(node) {
+            kept.push(node);
+            continue;
+        }
         // After each node, so a failure on the next keeps what is done.
         plan.nodes.retain(|n| n.name != node);
         inventory.nodes.retain(|n| n.name != node);
@@ -81,6 +107,17 @@ fn remove(
         inventory.write(&state_dir)?;
         running.known_hosts.forget(&[node.to_string()])?;
         rewrite_as_applied(&plan, &inventory, &state_dir)?;
+    }
+    if !kept.is_empty() {
+        eprintln!(
+            "k0s-vagrant: {} left the cluster; {} still exist{} and stay{} in the plan: run `vagrant destroy -f {}` to finish (until then `vagrant up` joins {} again)",
+            kept.join(", "),
+            if kept.len() == 1 { "its machine" } else { "their machines" },
+            if kept.len() == 1 { "s" } else { "" },
+            if kept.len() == 1 { "s" } else { "" },
+            kept.join(" "),
+            if kept.len() == 1 { "it" } else { "them" },
+        );
     }
     Ok(())
 }

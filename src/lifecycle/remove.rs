@@ -1,9 +1,11 @@
 //! Taking nodes out of a running cluster before their machines are destroyed, one at a time,
 //! highest-numbered first: drain, leave etcd (controllers), stop and reset k0s on the node, delete
-//! the Node object; then the plan lock, the inventory, the pinned host key and k0sctl.yaml forget
-//! it. The order and the drain flags follow k0s `docs/remove_controller.md` and k0sctl's reset
-//! phases (k0sproject/k0sctl `phase/reset_workers.go`, `phase/reset_controllers.go`). k0sctl's
-//! own `reset: true` is not used: for a controller it stops k0s before `k0s etcd leave` on the same
+//! the Node object; then (once its machine goes) the plan lock, the inventory, the pinned host key
+//! and k0sctl.yaml forget it. Every step looks first, so a removal run again after a failure
+//! skips what is done: no Node object, nothing to drain or delete; no etcd member, no leave. The
+//! order and the drain flags follow k0s `docs/remove_controller.md` and k0sctl's reset phases
+//! (k0sproject/k0sctl `phase/reset_workers.go`, `phase/reset_controllers.go`). k0sctl's own
+//! `reset: true` is not used: for a controller it stops k0s before `k0s etcd leave` on the same
 //! host, whose etcd is then gone (k0sctl issue 603), and it only warns when a step fails.
 
 use std::collections::BTreeSet;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::adapters::node;
 use crate::adapters::ssh::{connect, KnownHosts, Retry, Session};
 use crate::cluster::nodes::parse_nodes;
-use crate::cluster::report::Report;
+use crate::cluster::report::{parse_etcd_members, EtcdMembers, Report};
 use crate::inventory::{Inventory, InventoryNode};
 use crate::plan::{etcd_quorum, Plan, Role};
 use crate::util::exit::Category;
@@ -62,10 +64,13 @@ impl RemoveError {
 /// and the highest number first. Refuses, before anything changes, a name the plan lacks,
 /// control-plane-1, the last worker, and (unless `force`) a controller whose leave would take etcd
 /// below its quorum, judged from `up`: the controllers whose k0s runs and that are etcd members.
+/// A controller that etcd no longer lists (`members`, when known) has nothing to leave: its
+/// removal is never refused for quorum, so a forced removal can be finished by `vagrant destroy`.
 pub fn order<'a>(
     plan: &'a Plan,
     names: &[String],
     up: &BTreeSet<String>,
+    members_now: Option<&BTreeSet<String>>,
     force: bool,
 ) -> Result<Vec<&'a str>, RemoveError> {
     for name in names {
@@ -105,6 +110,9 @@ pub fn order<'a>(
         .collect();
     for node in controllers {
         members.retain(|m| *m != node);
+        if members_now.is_some_and(|m| !m.contains(node)) {
+            continue;
+        }
         let running = members.iter().filter(|m| up.contains(**m)).count();
         let quorum = etcd_quorum(members.len());
         if running < quorum && !force {
@@ -117,6 +125,15 @@ pub fn order<'a>(
         }
     }
     Ok(going)
+}
+
+/// The etcd members by name, from a status report; `None` when no controller could say.
+pub fn etcd_members(report: &Report) -> Option<BTreeSet<String>> {
+    report
+        .etcd
+        .as_ref()
+        .ok()
+        .map(|e| e.members.keys().cloned().collect())
 }
 
 /// The controllers whose k0s service runs and that etcd lists as members, from a status report.
@@ -206,16 +223,14 @@ pub fn take_out(
             )?;
         }
         Some(Err(why)) => eprintln!("    not Ready ({why}): nothing to drain"),
-        None => eprintln!("    never registered: no Node object"),
+        None => {
+            eprintln!("    no Node object (never registered, or deleted already): nothing to drain")
+        }
     }
     let this = inventory.node(node);
     if plan.node(node).is_some_and(|n| n.role == Role::Controller) {
         if let Some(this) = this {
-            step(
-                "leave etcd",
-                node::k0s(k0s, &format!("etcd leave --peer-address {}", this.address)),
-                limits.command,
-            )?;
+            leave_etcd(leader, k0s, node, &this.address.to_string(), limits)?;
         }
     }
     if let Some(this) = this {
@@ -230,6 +245,61 @@ pub fn take_out(
     }
     eprintln!("    {node} left the cluster in {}", human(start.elapsed()));
     Ok(())
+}
+
+/// `k0s etcd leave --peer-address ADDRESS` from control-plane-1 when etcd lists the node, then a
+/// second look that it is gone: the leave answers for the member it removed, and a removal run
+/// again after a failure finds the node no member any more. etcd names a k0s member after its node
+/// and gives its peer URL `https://<address>:2380` (k0sproject/k0s `cmd/etcd/leave.go`,
+/// `cmd/etcd/list.go`).
+fn leave_etcd(
+    leader: &Session,
+    k0s: &str,
+    node: &str,
+    address: &str,
+    limits: &Limits,
+) -> Result<(), RemoveError> {
+    let failed = |step: &'static str| {
+        move |reason: String| RemoveError::Step {
+            node: node.to_string(),
+            step,
+            reason,
+        }
+    };
+    let members = || {
+        leader
+            .run(&node::k0s(k0s, "etcd member-list"), limits.command)
+            .map_err(|e| e.to_string())
+            .and_then(|json| parse_etcd_members(&json).map_err(|e| e.to_string()))
+            .map(|m| is_member(&m, node, address))
+            .map_err(failed("list the etcd members"))
+    };
+    if !members()? {
+        eprintln!("    not an etcd member (left already): nothing to leave");
+        return Ok(());
+    }
+    eprintln!("    leave etcd");
+    leader
+        .run(
+            &node::k0s(k0s, &format!("etcd leave --peer-address {address}")),
+            limits.command,
+        )
+        .map_err(|e| failed("leave etcd")(e.to_string()))?;
+    if members()? {
+        return Err(failed("leave etcd")(format!(
+            "`k0s etcd member-list` still lists it with peer address {address}"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether etcd lists `node`, by its member name or its peer URL.
+fn is_member(members: &EtcdMembers, node: &str, address: &str) -> bool {
+    let peer = format!("https://{address}:2380");
+    members
+        .members
+        .iter()
+        .any(|(name, url)| name == node || url.trim_end_matches('/') == peer)
 }
 
 /// Stops and resets k0s on the node itself, so nothing of it rejoins if the machine stays. Best
@@ -269,6 +339,28 @@ pub fn leader(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_etcd_member_is_found_by_name_or_peer_address() {
+        let members = EtcdMembers {
+            members: [
+                (
+                    "control-plane-1".to_string(),
+                    "https://192.168.56.10:2380".to_string(),
+                ),
+                (
+                    "cp2.local".to_string(),
+                    "https://192.168.56.11:2380/".to_string(),
+                ),
+            ]
+            .into(),
+        };
+        assert!(is_member(&members, "control-plane-1", "192.168.56.10"));
+        assert!(is_member(&members, "control-plane-2", "192.168.56.11"));
+        assert!(!is_member(&members, "control-plane-3", "192.168.56.12"));
+        // Not a prefix match: .1 is not .10.
+        assert!(!is_member(&members, "control-plane-9", "192.168.56.1"));
+    }
+
     use super::*;
     use crate::host::HostFacts;
     use crate::plan::Provider;
@@ -305,6 +397,7 @@ mod tests {
                 &p,
                 &names(&["control-plane-3", "worker-2", "worker-3"]),
                 &all,
+                None,
                 false
             )
             .unwrap(),
@@ -317,7 +410,9 @@ mod tests {
         let p = plan(3, 2);
         let all = up(&["control-plane-1", "control-plane-2", "control-plane-3"]);
         let err = |n: &[&str], up: &BTreeSet<String>, force| {
-            order(&p, &names(n), up, force).unwrap_err().to_string()
+            order(&p, &names(n), up, None, force)
+                .unwrap_err()
+                .to_string()
         };
         assert!(
             err(&["worker-9"], &all, false).starts_with("worker-9 is not a node of this cluster")
@@ -332,12 +427,23 @@ mod tests {
             err(&["control-plane-3"], &degraded, false),
             "removing control-plane-3 leaves 1 of 2 etcd members running, below the quorum of 2; bring the other controllers back first (k0s-vagrant status), or force it: k0s-vagrant remove --force control-plane-3"
         );
-        assert!(order(&p, &names(&["control-plane-3"]), &degraded, true).is_ok());
+        assert!(order(&p, &names(&["control-plane-3"]), &degraded, None, true).is_ok());
+        // Once control-plane-3 has left etcd (a forced removal), destroying it is not refused.
+        let members = up(&["control-plane-1", "control-plane-2"]);
+        assert!(order(
+            &p,
+            &names(&["control-plane-3"]),
+            &degraded,
+            Some(&members),
+            false
+        )
+        .is_ok());
         // 3 -> 1 with all up: 2 of 2, then 1 of 1.
         assert!(order(
             &p,
             &names(&["control-plane-2", "control-plane-3"]),
             &all,
+            None,
             false
         )
         .is_ok());
