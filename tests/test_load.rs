@@ -689,3 +689,32 @@ fn containerd_imports_the_archives_load_accepts_under_the_names_it_waits_for() {
         }
     }
 }
+
+#[test]
+fn stub_load_names_the_engine_command_that_failed() {
+    let c = cluster();
+    let dir = Scratch::new("load-engine-fails");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("docker"),
+        "#!/bin/sh\n# STAND-IN docker without the image.\necho 'Error response from daemon: reference does not exist' >&2\nexit 1\n",
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("docker"))
+        .status()
+        .unwrap();
+    let out = helper(&env(&[("PATH", bin.to_str().unwrap())]))
+        .arg("--project-dir")
+        .arg(c.project.path())
+        .args(["load", "app:nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", outcome(&out));
+    assert!(stderr(&out).ends_with(
+        "k0s-vagrant: `docker image save app:nope` failed (exit 1: Error response from daemon: reference does not exist); check the names with `docker image ls`\n"
+    ), "{}", outcome(&out));
+    assert!(!state(&c).join("data").exists());
+}

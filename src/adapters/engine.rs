@@ -47,20 +47,26 @@ impl Engine {
     pub fn save(&self, images: &[String], out: &Path) -> Result<(), LoadError> {
         let args = self.save_args(images, out);
         tracing::debug!(engine = %self.path.display(), ?args, "save images");
+        let verb = if self.name == "docker" {
+            "image save"
+        } else {
+            "save"
+        };
+        let command = format!("{} {verb} {}", self.name, images.join(" "));
         let output =
             Command::new(&self.path)
                 .args(&args)
                 .output()
                 .map_err(|e| LoadError::EngineFailed {
                     engine: self.name,
-                    images: images.join(" "),
+                    command: command.clone(),
                     reason: format!("cannot run {}: {e}", self.path.display()),
                 })?;
         if !output.status.success() {
             let said = String::from_utf8_lossy(&output.stderr);
             return Err(LoadError::EngineFailed {
                 engine: self.name,
-                images: images.join(" "),
+                command: command.clone(),
                 reason: format!(
                     "exit {}: {}",
                     output

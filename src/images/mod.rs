@@ -28,12 +28,11 @@ pub use archive::Archive;
 pub enum LoadError {
     #[error("neither docker nor podman is on PATH to save the images from; install one, or save them on another machine and run `k0s-vagrant load --archive FILE`")]
     NoEngine,
-    #[error(
-        "`{engine} save {images}` failed ({reason}); check the names with `{engine} image ls`"
-    )]
+    /// `command`: what ran, without its `-o FILE`.
+    #[error("`{command}` failed ({reason}); check the names with `{engine} image ls`")]
     EngineFailed {
         engine: &'static str,
-        images: String,
+        command: String,
         reason: String,
     },
     #[error("no node {node} in this cluster (it has {known}); name one of those with --node")]
