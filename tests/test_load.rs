@@ -54,6 +54,10 @@ fn tar(root: &Path, names: &[&str], out: &Path) {
 /// One layer holding `/hello` with `payload`, and an image config for it on this host's
 /// architecture: (layer tar, its digest, config JSON).
 fn layer_and_config(dir: &Path, payload: &[u8]) -> (Vec<u8>, String, Vec<u8>) {
+    layer_and_config_for(dir, payload, goarch())
+}
+
+fn layer_and_config_for(dir: &Path, payload: &[u8], arch: &str) -> (Vec<u8>, String, Vec<u8>) {
     let src = dir.join("layer-src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("hello"), payload).unwrap();
@@ -62,7 +66,7 @@ fn layer_and_config(dir: &Path, payload: &[u8]) -> (Vec<u8>, String, Vec<u8>) {
     let layer = std::fs::read(&layer_path).unwrap();
     let diff_id = format!("sha256:{}", sha256(&layer));
     let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": goarch(),
+        "architecture": arch,
         "os": "linux",
         "config": {"Cmd": ["/hello"]},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
@@ -75,9 +79,13 @@ fn layer_and_config(dir: &Path, payload: &[u8]) -> (Vec<u8>, String, Vec<u8>) {
 /// A `docker save` archive (Docker's v1.2 layout: manifest.json with RepoTags) of one image with
 /// the tags `tags`.
 fn docker_archive(dir: &Path, tags: &[&str], payload: &[u8]) -> PathBuf {
+    docker_archive_for(dir, tags, payload, goarch())
+}
+
+fn docker_archive_for(dir: &Path, tags: &[&str], payload: &[u8], arch: &str) -> PathBuf {
     let root = dir.join("docker-layout");
     std::fs::create_dir_all(&root).unwrap();
-    let (layer, diff_id, config) = layer_and_config(dir, payload);
+    let (layer, diff_id, config) = layer_and_config_for(dir, payload, arch);
     let hex = diff_id.trim_start_matches("sha256:");
     std::fs::create_dir_all(root.join(hex)).unwrap();
     std::fs::write(root.join(hex).join("layer.tar"), &layer).unwrap();
@@ -95,6 +103,11 @@ fn docker_archive(dir: &Path, tags: &[&str], payload: &[u8]) -> PathBuf {
 
 /// An OCI image layout tar of one image named `name` (the annotation containerd names it by).
 fn oci_archive(dir: &Path, name: &str, payload: &[u8]) -> PathBuf {
+    oci_archive_with(dir, name, payload, true)
+}
+
+/// As `oci_archive`; without `platform` in the index, the architecture is in the config only.
+fn oci_archive_with(dir: &Path, name: &str, payload: &[u8], platform: bool) -> PathBuf {
     let root = dir.join("oci-layout-dir");
     let blobs = root.join("blobs").join("sha256");
     std::fs::create_dir_all(&blobs).unwrap();
@@ -124,6 +137,13 @@ fn oci_archive(dir: &Path, name: &str, payload: &[u8]) -> PathBuf {
             "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": tag}
         }]
     });
+    let mut index = index;
+    if !platform {
+        index["manifests"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("platform");
+    }
     std::fs::write(root.join("index.json"), index.to_string()).unwrap();
     std::fs::write(root.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let out = dir.join("oci.tar");
@@ -196,11 +216,22 @@ fn archive_refs_are_read_from_docker_and_oci_archives() {
         a.file_name(),
         format!("k0s-vagrant-load-{}.tar", &a.sha256[..12])
     );
+    assert_eq!(a.architectures.iter().collect::<Vec<_>>(), [goarch()]);
     let oci = oci_archive(dir.path(), "registry.local:5000/team/app:v2", b"hi");
-    assert_eq!(
-        archive::inspect(&oci).unwrap().refs,
-        ["registry.local:5000/team/app:v2"]
+    let o = archive::inspect(&oci).unwrap();
+    assert_eq!(o.refs, ["registry.local:5000/team/app:v2"]);
+    assert_eq!(o.architectures.iter().collect::<Vec<_>>(), [goarch()]);
+    let bare = oci_archive_with(&dir.path().join("bare"), "app:3", b"hi", false);
+    let b = archive::inspect(&bare).unwrap();
+    assert!(
+        !std::fs::read_to_string(dir.path().join("bare/oci-layout-dir/index.json"))
+            .unwrap()
+            .contains("platform")
     );
+    assert_eq!(b.architectures.iter().collect::<Vec<_>>(), [goarch()]);
+    let other = docker_archive_for(&dir.path().join("r"), &["app:1"], b"hi", "riscv64");
+    let r = archive::inspect(&other).unwrap();
+    assert_eq!(r.architectures.iter().collect::<Vec<_>>(), ["riscv64"]);
 
     // Not image archives: a tar without the metadata, a tar whose images have no name, no tar.
     std::fs::write(dir.path().join("x"), "x").unwrap();
@@ -717,4 +748,29 @@ fn stub_load_names_the_engine_command_that_failed() {
         "k0s-vagrant: `docker image save app:nope` failed (exit 1: Error response from daemon: reference does not exist); check the names with `docker image ls`\n"
     ), "{}", outcome(&out));
     assert!(!state(&c).join("data").exists());
+}
+
+#[test]
+fn stub_load_warns_when_the_images_are_for_another_architecture() {
+    let c = cluster();
+    let dir = Scratch::new("load-arch");
+    let archive = docker_archive_for(dir.path(), &["app:1"], b"riscv", "riscv64");
+    let out = load(
+        &c,
+        &["--node", "worker-1", "--archive", archive.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(err.contains(&format!(
+        "worker-1: warning: the node runs {}, the archive holds riscv64 images only; they import, but their containers fail with `exec format error`: build them with --platform linux/{}",
+        goarch(), goarch()
+    )), "{err}");
+    // Images for the node's own architecture: no warning.
+    let own = docker_archive(&dir.path().join("own"), &["app:2"], b"own");
+    let out = load(
+        &c,
+        &["--node", "worker-1", "--archive", own.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", outcome(&out));
 }

@@ -9,6 +9,7 @@
 //! `manifest.json` `RepoTags` are normalized (`app:1` -> `docker.io/library/app:1`). Docker 25 and
 //! later write both files and an `oci-layout`, so containerd reads them as OCI.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -25,6 +26,9 @@ pub struct Archive {
     pub sha256: String,
     /// The references `k0s ctr images ls -q` lists once k0s imported it, sorted.
     pub refs: Vec<String>,
+    /// The CPU architectures (Go's names: amd64, arm64) of the images whose blobs it holds; empty
+    /// when the archive does not say.
+    pub architectures: BTreeSet<String>,
 }
 
 /// The name on the nodes: the same content always gets the same name, so loading it again is a
@@ -62,19 +66,35 @@ pub fn inspect(path: &Path) -> Result<Archive, LoadError> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| unreadable(e.to_string()))?;
-    let files = read_tar(&mut file, size).map_err(unreadable)?;
+    let entries = read_tar(&mut file, size, |n| {
+        matches!(n, "oci-layout" | "index.json" | "manifest.json")
+    })
+    .map_err(unreadable)?;
+    let files = Files::from(&entries);
     let refs = refs(&files).map_err(|reason| LoadError::NotAnImageArchive {
         path: path.to_path_buf(),
         reason,
     })?;
+    // Only for a warning: an archive whose platforms cannot be read still loads.
+    let architectures =
+        architectures(&mut file, size, &entries.names, &files).unwrap_or_else(|e| {
+            tracing::debug!(path = %path.display(), "architectures unknown: {e}");
+            BTreeSet::new()
+        });
     Ok(Archive {
         path: path.to_path_buf(),
         size,
         sha256,
         refs,
+        architectures,
     })
+}
+
+/// What one pass over a tar found: every regular file's name, and the bodies of those wanted.
+#[derive(Debug, Default)]
+struct Entries {
+    names: BTreeSet<String>,
+    bodies: BTreeMap<String, Vec<u8>>,
 }
 
 /// The three top-level files that name an archive's images.
@@ -85,14 +105,29 @@ struct Files {
     manifest: Option<Vec<u8>>,
 }
 
+impl Files {
+    fn from(entries: &Entries) -> Files {
+        Files {
+            oci_layout: entries.names.contains("oci-layout"),
+            index: entries.bodies.get("index.json").cloned(),
+            manifest: entries.bodies.get("manifest.json").cloned(),
+        }
+    }
+}
+
 /// Largest JSON file read from an archive; an index or manifest is a few kB.
 const MAX_JSON: u64 = 16 << 20;
 
 /// Walks the tar's headers, seeking over every body but the three files wanted. Knows ustar,
 /// GNU long names (`L`) and pax headers (`x`, for `path` and `size`), as Go's archive/tar and
 /// GNU tar write them.
-fn read_tar(file: &mut (impl Read + Seek), total: u64) -> Result<Files, String> {
-    let mut files = Files::default();
+fn read_tar(
+    file: &mut (impl Read + Seek),
+    total: u64,
+    want: impl Fn(&str) -> bool,
+) -> Result<Entries, String> {
+    file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+    let mut entries = Entries::default();
     let mut long_name: Option<String> = None;
     let mut pax_size: Option<u64> = None;
     let mut offset = 0u64;
@@ -122,7 +157,10 @@ fn read_tar(file: &mut (impl Read + Seek), total: u64) -> Result<Files, String> 
         let padded = size.div_ceil(512) * 512;
         let wanted = match kind {
             b'L' | b'x' => true,
-            b'0' | 0 => matches!(clean(&name), "oci-layout" | "index.json" | "manifest.json"),
+            b'0' | 0 => {
+                entries.names.insert(clean(&name).to_string());
+                want(clean(&name))
+            }
             _ => false,
         };
         if wanted {
@@ -148,11 +186,9 @@ fn read_tar(file: &mut (impl Read + Seek), total: u64) -> Result<Files, String> 
                     long_name = path;
                     pax_size = size;
                 }
-                _ => match clean(&name) {
-                    "oci-layout" => files.oci_layout = true,
-                    "index.json" => files.index = Some(body),
-                    _ => files.manifest = Some(body),
-                },
+                _ => {
+                    entries.bodies.insert(clean(&name).to_string(), body);
+                }
             }
         } else {
             file.seek(SeekFrom::Current(padded as i64))
@@ -160,7 +196,7 @@ fn read_tar(file: &mut (impl Read + Seek), total: u64) -> Result<Files, String> 
         }
         offset += padded;
     }
-    Ok(files)
+    Ok(entries)
 }
 
 /// `./index.json` and `index.json` are the same entry.
@@ -263,6 +299,90 @@ fn refs(files: &Files) -> Result<Vec<String>, String> {
         return Err("it names no image (no RepoTags, no image name annotation), so containerd would import it without a name pods can use".into());
     }
     Ok(refs)
+}
+
+/// The architectures of the images present in the archive. `docker save`: each manifest.json
+/// entry's config. OCI: each index entry whose blob is in the archive (containerd imports with
+/// missing blobs skipped, as k0s does), by its `platform`, else through nested indexes, manifests and
+/// configs, one pass over the tar per level.
+fn architectures(
+    file: &mut (impl Read + Seek),
+    total: u64,
+    names: &BTreeSet<String>,
+    files: &Files,
+) -> Result<BTreeSet<String>, String> {
+    let parse =
+        |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).map_err(|e| e.to_string());
+    let mut arches = BTreeSet::new();
+    let mut todo: Vec<String> = Vec::new();
+    if files.oci_layout {
+        let index = parse(files.index.as_deref().unwrap_or_default())?;
+        let mut descriptors: Vec<serde_json::Value> =
+            index["manifests"].as_array().cloned().unwrap_or_default();
+        for _level in 0..4 {
+            for d in descriptors.drain(..) {
+                let Some(path) = d["digest"].as_str().map(blob_path) else {
+                    continue;
+                };
+                if !names.contains(&path) {
+                    continue;
+                }
+                match d["platform"]["architecture"].as_str() {
+                    Some(arch) => {
+                        arches.insert(arch.to_string());
+                    }
+                    None => todo.push(path),
+                }
+            }
+            if todo.is_empty() {
+                break;
+            }
+            let wanted: BTreeSet<String> = todo.drain(..).collect();
+            let bodies = read_tar(file, total, |n| wanted.contains(n))?.bodies;
+            for body in bodies.values() {
+                let v = parse(body)?;
+                if let Some(children) = v["manifests"].as_array() {
+                    descriptors.extend(children.iter().cloned());
+                } else if v["config"]["digest"].is_string() {
+                    descriptors.push(v["config"].clone());
+                } else if let Some(arch) = v["architecture"].as_str() {
+                    arches.insert(arch.to_string());
+                }
+            }
+        }
+    } else {
+        let manifest = parse(files.manifest.as_deref().unwrap_or_default())?;
+        let configs: BTreeSet<String> = manifest
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["Config"].as_str().map(|c| clean(c).to_string()))
+            .collect();
+        for body in read_tar(file, total, |n| configs.contains(n))?
+            .bodies
+            .values()
+        {
+            if let Some(arch) = parse(body)?["architecture"].as_str() {
+                arches.insert(arch.to_string());
+            }
+        }
+    }
+    Ok(arches)
+}
+
+/// `sha256:abc` -> `blobs/sha256/abc`.
+fn blob_path(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+/// Go's name for a `uname -m` answer, as image platforms spell it.
+pub fn go_arch(machine: &str) -> &str {
+    match machine {
+        "x86_64" => "amd64",
+        "aarch64" | "arm64" => "arm64",
+        "armv7l" | "armv6l" => "arm",
+        other => other,
+    }
 }
 
 /// A Docker reference as containerd names it on import (docker/reference's normalization):

@@ -159,13 +159,26 @@ pub fn load_one(
     let (images, temp) = (images_dir(node), temp_dir(node));
     let final_path = format!("{images}/{name}");
     let prepare = format!(
-        "sudo mkdir -p {i} {t} && sudo chown \"$(id -u)\" {t} && sudo chmod 0700 {t} && {{ sudo stat -c %s {f} 2>/dev/null || echo absent; }}",
+        "uname -m && sudo mkdir -p {i} {t} && sudo chown \"$(id -u)\" {t} && sudo chmod 0700 {t} && {{ sudo stat -c %s {f} 2>/dev/null || echo absent; }}",
         i = quote(&images),
         t = quote(&temp),
         f = quote(&final_path),
     );
-    let there = session.run(&prepare, COMMAND)?;
-    if there.trim() == archive.size.to_string() {
+    let said = session.run(&prepare, COMMAND)?;
+    let mut lines = said.lines().map(str::trim);
+    let (machine, there) = (
+        lines.next().unwrap_or_default(),
+        lines.next_back().unwrap_or_default(),
+    );
+    let arch = archive::go_arch(machine);
+    if !archive.architectures.is_empty() && !archive.architectures.contains(arch) {
+        eprintln!(
+            "{}: warning: the node runs {arch}, the archive holds {} images only; they import, but their containers fail with `exec format error`: build them with --platform linux/{arch}",
+            node.name,
+            archive.architectures.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if there == archive.size.to_string() {
         eprintln!("{}: already has {final_path}", node.name);
         wait_listed(&session, node, archive, limits)?;
         return Ok(Outcome::AlreadyThere);
