@@ -96,8 +96,42 @@ pub enum Command {
     /// sha256sums.txt. Where: K0S_VAGRANT_CACHE, else $XDG_CACHE_HOME/k0s-vagrant, else
     /// ~/.cache/k0s-vagrant; from: K0S_VAGRANT_MIRROR.
     Cache(CacheArgs),
+    /// Put local images on the nodes through k0s' image directory, and wait until k0s lists them.
+    ///
+    /// Saves IMAGE... with docker or podman (whichever is on PATH, docker first), or takes an
+    /// archive (--archive), uploads it to every node (or --node), moves it into
+    /// /var/lib/k0s/images/ in one rename and waits until `k0s ctr images ls` lists every image
+    /// in it. The same archive again changes nothing. Pods use them with imagePullPolicy
+    /// IfNotPresent or Never.
+    Load(LoadArgs),
     /// Print the helper's version.
     Version,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoadArgs {
+    /// Local images to save from docker or podman, e.g. myapp:dev.
+    #[arg(
+        value_name = "IMAGE",
+        required_unless_present_any = ["archive", "prune"],
+        conflicts_with = "archive"
+    )]
+    pub images: Vec<String>,
+    /// An image archive (`docker image save -o FILE` or `podman save -o FILE`, or an OCI layout
+    /// tar) instead of IMAGE.
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Only this node (repeatable); default: every node.
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
+    /// Remove every archive `load` placed on the nodes instead; k0s then unpins their images, so
+    /// kubelet's image GC may remove those no pod uses.
+    #[arg(long, conflicts_with_all = ["images", "archive"])]
+    pub prune: bool,
+    /// Seconds to wait, per node, for k0s to list the images once the archive is in place (k0s
+    /// imports about 10 s after the last change in its image directory).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]

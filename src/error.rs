@@ -11,6 +11,7 @@ use crate::cache::CacheError;
 use crate::cluster::drill::DrillError;
 use crate::cluster::ClusterError;
 use crate::host::HostError;
+use crate::images::LoadError;
 use crate::inventory::InventoryError;
 use crate::lifecycle::halt::StopError;
 use crate::lifecycle::remove::RemoveError;
@@ -57,6 +58,8 @@ pub enum Error {
     #[error(transparent)]
     Cache(#[from] CacheError),
     #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
     File(#[from] FileError),
     #[error("no kubeconfig at {}; `vagrant up` exports it once the cluster is up", path.display())]
     NoKubeconfig { path: PathBuf },
@@ -96,6 +99,7 @@ impl Error {
             Error::Shrink(e) => e.category(),
             Error::Stop(e) => e.category(),
             Error::Cache(e) => e.category(),
+            Error::Load(e) => e.category(),
             Error::Phase { source, .. } => source.category(),
             Error::NoKubeconfig { .. } => Category::BadInput,
             Error::File(_) | Error::Unhealthy { .. } | Error::Output { .. } => Category::Failed,

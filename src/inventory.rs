@@ -59,6 +59,13 @@ pub struct InventoryNode {
     /// Where k0s lives on the node (k0sctl's default install path).
     #[serde(default = "default_k0s_binary")]
     pub k0s_binary: String,
+    /// k0s' data directory on the node (k0s' default; `load` puts image archives into its
+    /// `images/`). Only tests point it elsewhere: their stand-in nodes share one filesystem.
+    #[serde(
+        default = "default_k0s_data_dir",
+        skip_serializing_if = "is_default_k0s_data_dir"
+    )]
+    pub k0s_data_dir: String,
     /// Vagrant's id of the machine this entry describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_id: Option<String>,
@@ -66,6 +73,14 @@ pub struct InventoryNode {
 
 fn default_k0s_binary() -> String {
     "/usr/local/bin/k0s".to_string()
+}
+
+fn default_k0s_data_dir() -> String {
+    "/var/lib/k0s".to_string()
+}
+
+fn is_default_k0s_data_dir(dir: &str) -> bool {
+    dir == default_k0s_data_dir()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +224,7 @@ impl Inventory {
                     .filter(|o| o.address == address && o.machine_id == machine_id)
                     .and_then(|o| o.interface.clone()),
                 k0s_binary: default_k0s_binary(),
+                k0s_data_dir: default_k0s_data_dir(),
                 machine_id,
             });
         }

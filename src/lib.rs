@@ -22,6 +22,7 @@ pub mod cache;
 pub mod cluster;
 pub mod cmd;
 pub mod deploy;
+pub mod images;
 pub mod lifecycle;
 pub mod util;
 
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Remove(args) => cmd::remove::run(&project, &args),
         Command::Stop(args) => cmd::stop::run(&project, &args),
         Command::Cleanup => cmd::cleanup::run(&project),
+        Command::Load(args) => cmd::load::run(&project, &args, &env),
         Command::Cache(args) => cmd::cache::run(&project, &args, &env, cli.offline),
         Command::Version => {
             cmd::print_stdout(&format!("k0s-vagrant {}\n", env!("CARGO_PKG_VERSION")))

@@ -276,7 +276,7 @@ pub const PATH: Var = Var::new(
     "PATH",
     "from your shell",
     "directories separated by :",
-    "where k0sctl (unless K0SCTL is set), kubectl and vagrant are found",
+    "where k0sctl (unless K0SCTL is set), kubectl, vagrant, and docker or podman (for load) are found",
 );
 pub const XDG_CACHE_HOME: Var = Var::new(
     Standard,

@@ -59,6 +59,7 @@ fn inventory_for(plan: &Plan) -> Inventory {
                 },
                 interface: Some(interface.to_string()),
                 k0s_binary: "/usr/local/bin/k0s".to_string(),
+                k0s_data_dir: "/var/lib/k0s".to_string(),
                 machine_id: None,
             }
         })

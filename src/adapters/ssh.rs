@@ -327,6 +327,51 @@ impl Session {
         })
     }
 
+    /// Copies the local file `from` to `to` on the node over SCP (written as the login user, with
+    /// `mode`), streaming it in chunks so a large image archive never sits in memory. Each chunk
+    /// must go through within `stall`. Returns the bytes sent.
+    pub fn upload(
+        &self,
+        from: &Path,
+        to: &str,
+        mode: i32,
+        stall: Duration,
+    ) -> Result<u64, SshError> {
+        tracing::debug!(node = %self.node, from = %from.display(), to, "ssh upload");
+        let fail = |reason: String| SshError::Protocol {
+            node: self.node.clone(),
+            addr: String::new(),
+            reason: format!("upload {} to {to}: {reason}", from.display()),
+        };
+        let mut file = std::fs::File::open(from).map_err(|e| fail(e.to_string()))?;
+        let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+        self.session
+            .set_timeout(stall.as_millis().min(u128::from(u32::MAX)) as u32);
+        let result = (|| -> Result<u64, String> {
+            let mut channel = self
+                .session
+                .scp_send(Path::new(to), mode, size, None)
+                .map_err(|e| e.to_string())?;
+            let sent = std::io::copy(
+                &mut std::io::BufReader::with_capacity(1 << 18, &mut file).take(size),
+                &mut channel,
+            )
+            .map_err(|e| e.to_string())?;
+            if sent != size {
+                return Err(format!(
+                    "the file shrank while sending ({sent} of {size} bytes)"
+                ));
+            }
+            channel.send_eof().map_err(|e| e.to_string())?;
+            channel.wait_eof().map_err(|e| e.to_string())?;
+            channel.close().map_err(|e| e.to_string())?;
+            channel.wait_close().map_err(|e| e.to_string())?;
+            Ok(sent)
+        })();
+        self.session.set_timeout(0);
+        result.map_err(fail)
+    }
+
     /// Runs `command`; a non-zero exit is an error carrying the tail of its output.
     pub fn run(&self, command: &str, timeout: Duration) -> Result<String, SshError> {
         let out = self.exec(command, timeout)?;

@@ -7,6 +7,7 @@ pub mod deploy;
 pub mod drill;
 pub mod health;
 pub mod kubeconfig;
+pub mod load;
 pub mod plan;
 pub mod remove;
 pub mod render;
