@@ -10,6 +10,8 @@
 //!   sender is not the VM's own DHCP lease (cirruslabs/softnet `lib/proxy/vm.rs`), so no announced
 //!   address can work on Tart.
 
+pub mod storage;
+
 use std::fmt;
 use std::net::Ipv4Addr;
 
