@@ -10,6 +10,7 @@
 //!   sender is not the VM's own DHCP lease (cirruslabs/softnet `lib/proxy/vm.rs`), so no announced
 //!   address can work on Tart.
 
+pub mod ingress;
 pub mod load_balancer;
 pub mod storage;
 
