@@ -251,6 +251,77 @@ fn k0s_block(k0s: &Mapping, spec: &Mapping, p: &mut Vec<String>) {
     if let Some(cplb) = network.and_then(|n| map_at(n, "controlPlaneLoadBalancing")) {
         control_plane_load_balancing(cplb, &roles, &gates, p);
     }
+    if let Some(helm) = map_at(cfg, "extensions").and_then(|e| map_at(e, "helm")) {
+        helm_extensions(helm, p);
+    }
+}
+
+/// k0s' Helm extension schema (k0sproject/k0s `pkg/apis/k0s/v1beta1/extensions.go`): known keys,
+/// `values` a YAML string, and what `Chart.Validate` / `Repository.Validate` demand.
+fn helm_extensions(helm: &Mapping, p: &mut Vec<String>) {
+    const HELM_KEYS: &[&str] = &["concurrencyLevel", "repositories", "charts"];
+    const REPOSITORY_KEYS: &[&str] = &[
+        "name", "url", "insecure", "caFile", "certFile", "keyfile", "username", "password",
+    ];
+    const CHART_KEYS: &[&str] = &[
+        "name",
+        "chartname",
+        "version",
+        "values",
+        "namespace",
+        "timeout",
+        "forceUpgrade",
+        "order",
+    ];
+    let at = "spec.k0s.config.spec.extensions.helm";
+    unknown_k0s_keys(helm, HELM_KEYS, &format!("{at}."), p);
+    let items = |key: &str| {
+        helm.get(key)
+            .and_then(Value::as_sequence)
+            .map_or(&[][..], |s| s.as_slice())
+    };
+    for (i, repo) in items("repositories").iter().enumerate() {
+        let here = format!("{at}.repositories[{i}]");
+        let Some(repo) = repo.as_mapping() else {
+            p.push(format!("{here}: must be a mapping"));
+            continue;
+        };
+        unknown_k0s_keys(repo, REPOSITORY_KEYS, &format!("{here}."), p);
+        for key in ["name", "url"] {
+            if str_at(repo, key).is_none_or(str::is_empty) {
+                p.push(format!("{here}.{key}: must be set"));
+            }
+        }
+    }
+    for (i, chart) in items("charts").iter().enumerate() {
+        let here = format!("{at}.charts[{i}]");
+        let Some(chart) = chart.as_mapping() else {
+            p.push(format!("{here}: must be a mapping"));
+            continue;
+        };
+        unknown_k0s_keys(chart, CHART_KEYS, &format!("{here}."), p);
+        for key in ["name", "chartname", "namespace"] {
+            if str_at(chart, key).is_none_or(str::is_empty) {
+                p.push(format!("{here}.{key}: must be set"));
+            }
+        }
+        if chart.get("values").is_some_and(|v| !v.is_string()) {
+            p.push(format!("{here}.values: must be a YAML string (values: |)"));
+        }
+    }
+}
+
+/// Keys k0s' ClusterConfig types do not have: k0s would ignore or refuse them, and either way the
+/// setting meant is not applied.
+fn unknown_k0s_keys(map: &Mapping, known: &[&str], at: &str, p: &mut Vec<String>) {
+    for key in map.keys() {
+        let name = key.as_str().unwrap_or("?");
+        if !known.contains(&name) {
+            p.push(format!(
+                "{at}{name}: unknown key (k0s' ClusterConfig has no such field)"
+            ));
+        }
+    }
 }
 
 /// `spec.k0s.version`, when it is there and readable.
