@@ -1,10 +1,11 @@
 //! k0sctl.yaml: the context is decided here in Rust (roles, taints, addresses, HA settings);
 //! `templates/k0sctl.yaml.j2` only lays it out.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::addons::{HelmChart, HelmRepository, StackFile, MANIFESTS_DIR};
 use crate::inventory::Inventory;
 use crate::plan::{ApiMode, K0sRole, Node, Plan, Provider};
 use crate::util::exit::Category;
@@ -28,6 +29,22 @@ pub struct RenderContext {
     /// Tart's softnet drops pod traffic that is not encapsulated.
     pub calico_vxlan: bool,
     pub vip: Option<Vip>,
+    /// The add-ons' charts (`spec.k0s.config.spec.extensions.helm`), in install order.
+    pub helm_repositories: Vec<HelmRepository>,
+    pub helm_charts: Vec<HelmChart>,
+    /// The add-ons' manifests; the deploy writes them where the controllers' `files` take them.
+    #[serde(skip)]
+    pub stack_files: Vec<(PathBuf, String)>,
+}
+
+/// A k0sctl `files` entry (k0sctl `cluster/uploadfile.go`); `src` is absolute, since k0sctl
+/// resolves only `files[].src` and `k0sBinaryPath` against the config's directory.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Upload {
+    pub name: String,
+    pub src: String,
+    pub dst_dir: String,
+    pub perm: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -40,6 +57,7 @@ pub struct Host {
     pub ssh_user: String,
     pub key_path: String,
     pub private_address: String,
+    pub files: Vec<Upload>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -89,6 +107,7 @@ impl Host {
             ssh_user,
             key_path: absolute(key),
             private_address,
+            files: Vec::new(),
         }
     }
 
@@ -142,7 +161,7 @@ impl RenderContext {
         // One layout for every controller count, so growing the control plane changes only the
         // host list (see ApiMode); legacy clusters keep the first release's layout.
         let per_controller = plan.cluster.api_mode == ApiMode::OnlyBindToAddress;
-        let hosts = plan
+        let mut hosts = plan
             .nodes
             .iter()
             .map(|node| match inventory {
@@ -165,6 +184,13 @@ impl RenderContext {
             }
             _ => None,
         };
+        let (helm_repositories, helm_charts) = plan.addons.helm();
+        let stacks = stacks(plan, inventory, data_dir)?;
+        for (host, node) in hosts.iter_mut().zip(&plan.nodes) {
+            if node.k0s_role == K0sRole::ControllerWorker {
+                host.files = stacks.iter().map(|(upload, _)| upload.clone()).collect();
+            }
+        }
         Ok(RenderContext {
             placeholders: inventory.is_none(),
             cluster_name: plan.cluster.name.clone(),
@@ -175,6 +201,12 @@ impl RenderContext {
             node_local_load_balancing: per_controller,
             calico_vxlan: provider == Provider::Tart,
             vip,
+            helm_repositories,
+            helm_charts,
+            stack_files: stacks
+                .into_iter()
+                .map(|(upload, content)| (PathBuf::from(upload.src), content))
+                .collect(),
         })
     }
 
@@ -193,6 +225,50 @@ impl RenderContext {
             .map_err(RenderError::Template)?;
         template.render(self).map_err(RenderError::Template)
     }
+}
+
+/// The add-ons' stack files: their `files` entry for the controllers and their content. The
+/// `node-ip` pool takes every node's address (the inventory's; the planned ones before up).
+fn stacks(
+    plan: &Plan,
+    inventory: Option<&Inventory>,
+    data_dir: &Path,
+) -> Result<Vec<(Upload, String)>, RenderError> {
+    let nodes: Vec<std::net::Ipv4Addr> = match inventory {
+        Some(inv) => inv.nodes.iter().map(|n| n.address).collect(),
+        None => plan.nodes.iter().filter_map(|n| n.ip).collect(),
+    };
+    let lb_on_l2 = plan
+        .addons
+        .load_balancer
+        .as_ref()
+        .is_some_and(|lb| lb.pool.is_some());
+    let interface = if lb_on_l2 {
+        Some(controller_interface(plan, inventory)?)
+    } else {
+        None
+    };
+    let dir = data_dir.join("k0s").join("addons");
+    Ok(plan
+        .addons
+        .stack_files(&nodes, interface.as_deref())
+        .into_iter()
+        .map(
+            |StackFile {
+                 stack,
+                 name,
+                 content,
+             }| {
+                let upload = Upload {
+                    name: format!("{stack}/{name}"),
+                    src: absolute(&dir.join(stack).join(name)),
+                    dst_dir: format!("{MANIFESTS_DIR}/{stack}"),
+                    perm: "0644",
+                };
+                (upload, content)
+            },
+        )
+        .collect())
 }
 
 /// The interface every controller holds the node network on (learned in preflight).

@@ -253,6 +253,36 @@ fn stub_deploy_until_render_stops_before_k0sctl() {
     assert!(c.state_dir().join("k0sctl.yaml").exists());
 }
 
+/// The add-on manifests the controllers' `files` upload are on the host where k0sctl.yaml says,
+/// with what the pool holds: the default `l2` pool announced on the interface preflight found.
+#[test]
+fn stub_render_writes_the_add_on_manifests_the_controllers_upload() {
+    let c = Cluster::new(1, 1);
+    let out = c.deploy(&["--until", "render"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(c.state_dir().join("k0sctl.yaml")).unwrap())
+            .unwrap();
+    let hosts = config["spec"]["hosts"].as_sequence().unwrap();
+    let files = hosts[0]["files"].as_sequence().unwrap();
+    assert_eq!(files.len(), 2, "storage and the load-balancer pool");
+    assert!(hosts[1].get("files").is_none(), "workers get no manifests");
+    for file in files {
+        let src = std::path::Path::new(file["src"].as_str().unwrap());
+        assert!(src.starts_with(c.state_dir().join("addons")), "{src:?}");
+        let text = std::fs::read_to_string(src).unwrap();
+        if src.ends_with("pool.yaml") {
+            assert!(
+                text.contains("- 10.") || text.contains("- 192.168."),
+                "{text}"
+            );
+            assert!(text.contains("kind: L2Advertisement"), "{text}");
+        } else {
+            assert!(text.contains("storageclass.kubernetes.io/is-default-class"));
+        }
+    }
+}
+
 #[test]
 fn stub_apply_is_retried_once_after_a_transient_failure() {
     let c = Cluster::new(1, 1);

@@ -77,18 +77,30 @@ fn k0sctl_yaml_snapshots_pass_our_validator() {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let plan = plan_for(fixture.provider, &fixture.env);
         let inventory = fixture.inventory.then(|| inventory_for(&plan));
-        let yaml = RenderContext::new(&plan, inventory.as_ref(), Path::new(DATA_DIR))
-            .unwrap()
-            .render()
-            .unwrap();
+        let context = RenderContext::new(&plan, inventory.as_ref(), Path::new(DATA_DIR)).unwrap();
+        let yaml = context.render().unwrap();
         if fixture.inventory {
             validate(&yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         } else {
             // A preview holds placeholders, which are not addresses.
             assert!(yaml.contains("<") || fixture.provider == Provider::Libvirt);
         }
-        insta::assert_snapshot!(yaml);
+        // The files the controllers get, each named by the config; the storage manifest is the
+        // same for every plan (its own snapshot below).
+        let mut shown = yaml.clone();
+        for (path, content) in &context.stack_files {
+            assert!(yaml.contains(&format!("src: {:?}", path.display().to_string())));
+            if !path.ends_with("local-path.yaml") {
+                shown.push_str(&format!("\n# {}\n{content}", path.display()));
+            }
+        }
+        insta::assert_snapshot!(shown);
     });
+}
+
+#[test]
+fn storage_manifest() {
+    insta::assert_snapshot!(k0s_vagrant::addons::storage::manifest());
 }
 
 #[test]

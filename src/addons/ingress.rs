@@ -5,9 +5,10 @@
 //! the Service takes a pool address (l2) or shares a node address (node-ip); without it Traefik
 //! listens on ports 80 and 443 of every node it runs on (`ports.*.hostPort`).
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::load_balancer::SHARED_IP_KEY;
+use super::{HelmChart, HelmRepository};
 
 pub const CHART_VERSION: &str = "41.3.0";
 pub const NAMESPACE: &str = "traefik";
@@ -26,23 +27,27 @@ pub fn values(load_balancer: bool) -> String {
 }
 
 /// The repository and the chart, for `extensions.helm` (`order` 2: after MetalLB).
-pub fn helm(load_balancer: bool) -> (Value, Value) {
+pub fn helm(load_balancer: bool) -> (HelmRepository, HelmChart) {
     (
-        json!({"name": "traefik", "url": "https://traefik.github.io/charts"}),
-        json!({
-            "name": "traefik",
-            "chartname": "traefik/traefik",
-            "version": CHART_VERSION,
-            "namespace": NAMESPACE,
-            "order": 2,
-            "values": values(load_balancer),
-        }),
+        HelmRepository {
+            name: "traefik",
+            url: "https://traefik.github.io/charts",
+        },
+        HelmChart {
+            name: "traefik",
+            chartname: "traefik/traefik",
+            version: CHART_VERSION,
+            namespace: NAMESPACE,
+            order: 2,
+            values: values(load_balancer),
+        },
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn the_service_shares_a_load_balancer_address_or_the_nodes_ports_serve() {

@@ -7,10 +7,10 @@
 
 use std::net::Ipv4Addr;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::storage::documents;
-use super::{LbMode, LoadBalancer};
+use super::{HelmChart, HelmRepository, LbMode, LoadBalancer};
 
 pub const CHART_VERSION: &str = "0.15.3";
 pub const NAMESPACE: &str = "metallb-system";
@@ -31,17 +31,20 @@ pub fn values(mode: LbMode) -> String {
 }
 
 /// The repository and the chart, for `extensions.helm` (`order` 1: before the ingress).
-pub fn helm(mode: LbMode) -> (Value, Value) {
+pub fn helm(mode: LbMode) -> (HelmRepository, HelmChart) {
     (
-        json!({"name": "metallb", "url": "https://metallb.github.io/metallb"}),
-        json!({
-            "name": "metallb",
-            "chartname": "metallb/metallb",
-            "version": CHART_VERSION,
-            "namespace": NAMESPACE,
-            "order": 1,
-            "values": values(mode),
-        }),
+        HelmRepository {
+            name: "metallb",
+            url: "https://metallb.github.io/metallb",
+        },
+        HelmChart {
+            name: "metallb",
+            chartname: "metallb/metallb",
+            version: CHART_VERSION,
+            namespace: NAMESPACE,
+            order: 1,
+            values: values(mode),
+        },
     )
 }
 
@@ -79,6 +82,7 @@ mod tests {
     use super::*;
     use crate::addons::Pool;
     use serde::Deserialize;
+    use serde_json::Value;
 
     fn parsed(text: &str) -> Vec<Value> {
         serde_yaml::Deserializer::from_str(text)

@@ -317,6 +317,71 @@ impl Addons {
     }
 }
 
+/// An entry of `extensions.helm.repositories` (k0s `pkg/apis/k0s/v1beta1/extensions.go`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HelmRepository {
+    pub name: &'static str,
+    pub url: &'static str,
+}
+
+/// An entry of `extensions.helm.charts`; `values` is the YAML string k0s hands to Helm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HelmChart {
+    pub name: &'static str,
+    pub chartname: &'static str,
+    pub version: &'static str,
+    pub namespace: &'static str,
+    pub order: u32,
+    pub values: String,
+}
+
+/// Where the manifest deployer reads stacks on a controller (k0s `docs/manifests.md`).
+pub const MANIFESTS_DIR: &str = "/var/lib/k0s/manifests";
+
+/// A manifest the deploy writes under `.vagrant/k0s/addons/<stack>/` and k0sctl uploads to every
+/// controller (the leader applies it; leadership moves, so all get it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackFile {
+    pub stack: &'static str,
+    pub name: &'static str,
+    pub content: String,
+}
+
+impl Addons {
+    /// The stacks these add-ons need. `nodes`: every node's address (the `node-ip` pool);
+    /// `interface`: where the node network is (the `l2` announcement).
+    pub fn stack_files(&self, nodes: &[Ipv4Addr], interface: Option<&str>) -> Vec<StackFile> {
+        let mut files = Vec::new();
+        if self.storage {
+            files.push(StackFile {
+                stack: storage::STACK,
+                name: "local-path.yaml",
+                content: storage::manifest(),
+            });
+        }
+        if let Some(lb) = &self.load_balancer {
+            files.push(StackFile {
+                stack: load_balancer::STACK,
+                name: "pool.yaml",
+                content: load_balancer::pool_manifest(lb, nodes, interface),
+            });
+        }
+        files
+    }
+
+    /// The Helm repositories and charts, in install order; empty when no add-on needs Helm.
+    pub fn helm(&self) -> (Vec<HelmRepository>, Vec<HelmChart>) {
+        let mut parts = Vec::new();
+        if let Some(lb) = &self.load_balancer {
+            parts.push(load_balancer::helm(lb.mode));
+        }
+        if self.ingress {
+            parts.push(ingress::helm(self.load_balancer.is_some()));
+        }
+        parts.into_iter().unzip()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

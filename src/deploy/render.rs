@@ -7,15 +7,25 @@ use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::plan::Plan;
 use crate::render::RenderContext;
-use crate::util::files::write_atomic;
+use crate::util::files::{self, write_atomic};
 
 pub struct Render;
 
-/// k0sctl.yaml for the plan and the inventory, checked by our validator.
+/// k0sctl.yaml for the plan and the inventory, checked by our validator, after writing the add-on
+/// manifests it uploads (each only when its content changed).
 fn rendered(plan: &Plan, inventory: &Inventory, state_dir: &Path) -> Result<String, Error> {
     let data_dir = state_dir.parent().unwrap_or(state_dir);
-    let yaml = RenderContext::new(plan, Some(inventory), data_dir)?.render()?;
+    let context = RenderContext::new(plan, Some(inventory), data_dir)?;
+    let yaml = context.render()?;
     crate::validate::validate(&yaml)?;
+    for (path, content) in &context.stack_files {
+        if std::fs::read_to_string(path).ok().as_deref() != Some(content.as_str()) {
+            if let Some(dir) = path.parent() {
+                files::create_dir(dir)?;
+            }
+            write_atomic(path, content.as_bytes(), None)?;
+        }
+    }
     Ok(yaml)
 }
 
