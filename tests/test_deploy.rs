@@ -495,6 +495,38 @@ fn applies(c: &Cluster) -> usize {
         .count()
 }
 
+/// k0sctl.yaml names every uploaded file with its SHA-256, so a changed manifest behind the same
+/// path makes `apply` run again instead of being skipped as unchanged.
+#[test]
+fn stub_a_changed_uploaded_file_makes_apply_run() {
+    let c = Cluster::new(1, 1);
+    let out = c.deploy(&["--until", "apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let config = || std::fs::read_to_string(c.state_dir().join("k0sctl.yaml")).unwrap();
+    let pool = c.state_dir().join("addons/k0s-vagrant-lb/pool.yaml");
+    let digest_line = |text: &str| {
+        text.lines()
+            .find(|l| l.ends_with(&format!(" {}", pool.display())))
+            .map(String::from)
+    };
+    let first = digest_line(&config()).expect("the pool's digest line");
+    assert!(first.starts_with("# upload sha256:"), "{first}");
+    let out = c.deploy(&["--until", "apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(applies(&c), 1, "unchanged: skipped");
+
+    let subnet = c.subnet;
+    let plan = c.plan_up_again(&[("LB_POOL", &format!("10.77.{subnet}.200-10.77.{subnet}.210"))]);
+    assert_eq!(plan.status.code(), Some(0), "{}", outcome(&plan));
+    let out = c.deploy(&["--until", "apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(applies(&c), 2, "the pool changed: applied again");
+    assert!(std::fs::read_to_string(&pool)
+        .unwrap()
+        .contains(".200-10.77."));
+    assert_ne!(digest_line(&config()), Some(first));
+}
+
 /// Vagrant's facts as the post-up trigger writes them.
 fn facts(c: &Cluster, state_of: impl Fn(&str) -> (&'static str, bool)) -> PathBuf {
     let machines: Vec<serde_json::Value> = c

@@ -7,12 +7,16 @@ use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::plan::Plan;
 use crate::render::RenderContext;
-use crate::util::files::{self, write_atomic};
+use crate::util::digest::sha256_file;
+use crate::util::files::write_atomic;
 
 pub struct Render;
 
 /// k0sctl.yaml for the plan and the inventory, checked by our validator, after writing the add-on
-/// manifests it uploads (each only when its content changed).
+/// manifests it uploads (each only when its content changed). It ends with the SHA-256 of every
+/// file it uploads, so a changed file behind an unchanged path changes k0sctl.yaml too, and
+/// `apply` runs instead of being skipped (k0sctl uploads only files that changed,
+/// `phase/upload_files.go`).
 fn rendered(plan: &Plan, inventory: &Inventory, state_dir: &Path) -> Result<String, Error> {
     let data_dir = state_dir.parent().unwrap_or(state_dir);
     let context = RenderContext::new(plan, Some(inventory), data_dir)?;
@@ -20,13 +24,29 @@ fn rendered(plan: &Plan, inventory: &Inventory, state_dir: &Path) -> Result<Stri
     crate::validate::validate(&yaml)?;
     for (path, content) in &context.stack_files {
         if std::fs::read_to_string(path).ok().as_deref() != Some(content.as_str()) {
-            if let Some(dir) = path.parent() {
-                files::create_dir(dir)?;
-            }
             write_atomic(path, content.as_bytes(), None)?;
         }
     }
-    Ok(yaml)
+    let digests = upload_digests(&yaml)?;
+    Ok(yaml + &digests)
+}
+
+/// One comment line per uploaded file (`files[].src`, `k0sBinaryPath`): its SHA-256 and path.
+fn upload_digests(yaml: &str) -> Result<String, Error> {
+    let config: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap_or_default();
+    let mut sources = std::collections::BTreeSet::new();
+    for host in config["spec"]["hosts"].as_sequence().into_iter().flatten() {
+        sources.extend(host["k0sBinaryPath"].as_str());
+        for file in host["files"].as_sequence().into_iter().flatten() {
+            sources.extend(file["src"].as_str());
+        }
+    }
+    let mut lines = String::new();
+    for src in sources {
+        let digest = sha256_file(Path::new(src))?;
+        lines.push_str(&format!("# upload sha256:{digest} {src}\n"));
+    }
+    Ok(lines)
 }
 
 /// Writes k0sctl.yaml again after a change the cluster already has (a recorded version, a node
