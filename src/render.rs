@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::addons::{HelmChart, HelmRepository, StackFile, MANIFESTS_DIR};
+use crate::addons::{registry, HelmChart, HelmRepository, StackFile, MANIFESTS_DIR};
 use crate::inventory::Inventory;
 use crate::plan::{ApiMode, K0sRole, Node, Plan, Provider};
 use crate::util::exit::Category;
@@ -73,6 +73,8 @@ pub enum RenderError {
     NodeMissing { node: String },
     #[error("controllers hold the node network on different interfaces ({found}); the control-plane virtual IP needs one name on all")]
     InterfacesDiffer { found: String },
+    #[error("REGISTRY_MIRRORS needs the cluster's k0s version, since k0s 1.36 reads another containerd drop-in format than older releases and the wrong one stops k0s; set K0S_VERSION (e.g. K0S_VERSION=v1.33.4+k0s.0)")]
+    MirrorsNeedVersion,
     #[error("render k0sctl.yaml")]
     Template(#[source] minijinja::Error),
 }
@@ -85,6 +87,7 @@ impl RenderError {
             RenderError::NodeMissing { .. }
             | RenderError::InterfacesDiffer { .. }
             | RenderError::Template(_) => Category::Failed,
+            RenderError::MirrorsNeedVersion => Category::BadInput,
         }
     }
 }
@@ -186,10 +189,14 @@ impl RenderContext {
         };
         let (helm_repositories, helm_charts) = plan.addons.helm();
         let stacks = stacks(plan, inventory, data_dir)?;
+        let mirrors = mirror_files(plan, data_dir)?;
         for (host, node) in hosts.iter_mut().zip(&plan.nodes) {
-            if node.k0s_role == K0sRole::ControllerWorker {
-                host.files = stacks.iter().map(|(upload, _)| upload.clone()).collect();
-            }
+            let controller = node.k0s_role == K0sRole::ControllerWorker;
+            host.files = mirrors
+                .iter()
+                .chain(stacks.iter().filter(|_| controller))
+                .map(|(upload, _)| upload.clone())
+                .collect();
         }
         Ok(RenderContext {
             placeholders: inventory.is_none(),
@@ -203,8 +210,9 @@ impl RenderContext {
             vip,
             helm_repositories,
             helm_charts,
-            stack_files: stacks
+            stack_files: mirrors
                 .into_iter()
+                .chain(stacks)
                 .map(|(upload, content)| (PathBuf::from(upload.src), content))
                 .collect(),
         })
@@ -269,6 +277,47 @@ fn stacks(
             },
         )
         .collect())
+}
+
+/// Every node's containerd mirror configuration (see [`crate::addons::registry`]): the drop-in
+/// in the format of the cluster's k0s version, and one `hosts.toml` per registry.
+fn mirror_files(plan: &Plan, data_dir: &Path) -> Result<Vec<(Upload, String)>, RenderError> {
+    let mirrors = &plan.addons.registry_mirrors;
+    if mirrors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let k0s = plan
+        .cluster
+        .k0s_version
+        .as_deref()
+        .and_then(crate::util::version::release)
+        .ok_or(RenderError::MirrorsNeedVersion)?;
+    let dir = data_dir.join("k0s").join("addons").join("registry");
+    let upload = |name: String, src: PathBuf, dst_dir: String| Upload {
+        name,
+        src: absolute(&src),
+        dst_dir,
+        perm: "0644",
+    };
+    let mut files = vec![(
+        upload(
+            format!("registry/{}", registry::DROP_IN),
+            dir.join(registry::DROP_IN),
+            registry::DROP_IN_DIR.to_string(),
+        ),
+        registry::drop_in(k0s),
+    )];
+    for mirror in mirrors {
+        files.push((
+            upload(
+                format!("registry/{}/hosts.toml", mirror.registry),
+                dir.join(&mirror.registry).join("hosts.toml"),
+                format!("{}/{}", registry::HOSTS_DIR, mirror.registry),
+            ),
+            registry::hosts_toml(mirror),
+        ));
+    }
+    Ok(files)
 }
 
 /// The interface every controller holds the node network on (learned in preflight).

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 
 use crate::adapters::k0sctl::K0sctlSearch;
-use crate::addons::{AddonSettings, AddonsError, LbMode, Pool, Selection};
+use crate::addons::{registry, AddonSettings, AddonsError, LbMode, Pool, Selection};
 use crate::deploy::PhaseName;
 use crate::util::exit::Category;
 use crate::util::text::plural;
@@ -186,6 +186,14 @@ pub const LB_POOL: Var = Var::new(
     "addresses LoadBalancer services get on libvirt",
 );
 
+pub const REGISTRY_MIRRORS: Var = Var::new(
+    Cluster,
+    "REGISTRY_MIRRORS",
+    "none",
+    "REGISTRY=URL[,REGISTRY=URL...], e.g. docker.io=http://192.168.56.1:5001",
+    "a mirror containerd tries first for each registry, on every node",
+);
+
 /// What the duration variables allow: plain seconds or a unit form (see [`parse_seconds`]).
 const DURATION_ALLOWED: &str = "1s..=24h, as seconds or with units: 90, 90s, 10m, 1m30s";
 
@@ -306,6 +314,7 @@ pub const ALL_VARS: &[Var] = &[
     ADDONS,
     LB_MODE,
     LB_POOL,
+    REGISTRY_MIRRORS,
     K0S_VAGRANT_SSH_WAIT,
     K0S_VAGRANT_APPLY_TIMEOUT,
     K0S_VAGRANT_READY_TIMEOUT,
@@ -443,6 +452,8 @@ pub enum SettingsError {
     BadAddon { value: String, word: String },
     #[error("LB_POOL={value} is not an address range ({reason}); use a range A-B or a CIDR, e.g. LB_POOL=192.168.56.200-192.168.56.250")]
     BadPool { value: String, reason: String },
+    #[error("REGISTRY_MIRRORS={value}: {reason}; use REGISTRY=URL pairs, e.g. REGISTRY_MIRRORS=docker.io=http://192.168.56.1:5001")]
+    BadMirror { value: String, reason: String },
     #[error(transparent)]
     Addons(#[from] AddonsError),
     #[error("{var} is set but empty; unset it for the default {default}")]
@@ -759,10 +770,18 @@ fn addon_settings(raw: &RawSettings, net: Ipv4Net) -> Result<AddonSettings, Sett
         }
         _ => None,
     };
+    let mirrors = match raw.get(REGISTRY_MIRRORS)? {
+        Some((_, value)) => registry::parse(value).map_err(|reason| SettingsError::BadMirror {
+            value: value.trim().to_string(),
+            reason,
+        })?,
+        None => Vec::new(),
+    };
     let addons = AddonSettings {
         selection,
         lb_mode,
         lb_pool,
+        mirrors,
     };
     addons.check(net)?;
     Ok(addons)
@@ -1148,6 +1167,7 @@ mod tests {
             VAGRANT_DEFAULT_PROVIDER,
             LB_MODE,
             LB_POOL,
+            REGISTRY_MIRRORS,
         ];
         let unset = checked(&RawSettings::default()).unwrap();
         for var in ALL_VARS {

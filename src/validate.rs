@@ -94,6 +94,7 @@ pub fn validate(yaml: &str) -> Result<(), Invalid> {
     if let Some(k0s) = map_at(spec, "k0s") {
         k0s_block(k0s, spec, &mut p);
     }
+    containerd_drop_ins(spec, &mut p);
     if p.is_empty() {
         Ok(())
     } else {
@@ -119,6 +120,57 @@ fn hosts(hosts: &[Value], p: &mut Vec<String>) {
         one_protocol(&at, h, p);
         if let Some(ssh) = map_at(h, "ssh") {
             ssh_endpoint(&at, ssh, &mut seen.endpoints, p);
+        }
+    }
+}
+
+/// A containerd drop-in uploaded to `/etc/k0s/containerd.d` must be in the format of the
+/// containerd that `spec.k0s.version` ships (see `addons::registry`): the wrong one stops k0s from
+/// starting. Read from the uploaded file itself where it is on this host.
+fn containerd_drop_ins(spec: &Mapping, p: &mut Vec<String>) {
+    let Some(needed) = spec
+        .get("k0s")
+        .and_then(|k| k.get("version"))
+        .and_then(Value::as_str)
+        .and_then(crate::addons::registry::drop_in_format)
+    else {
+        return;
+    };
+    let hosts = spec
+        .get("hosts")
+        .and_then(Value::as_sequence)
+        .map_or(&[][..], |s| s.as_slice());
+    for (i, host) in hosts.iter().enumerate() {
+        let files = host
+            .get("files")
+            .and_then(Value::as_sequence)
+            .map_or(&[][..], |s| s.as_slice());
+        for file in files {
+            let dst = file.get("dstDir").and_then(Value::as_str).unwrap_or("");
+            let Some(src) = file.get("src").and_then(Value::as_str) else {
+                continue;
+            };
+            if dst.trim_end_matches('/') != crate::addons::registry::DROP_IN_DIR
+                || !src.ends_with(".toml")
+            {
+                continue;
+            }
+            // Not written yet (a preview): k0sctl reports a missing file when it uploads.
+            let Ok(text) = std::fs::read_to_string(src) else {
+                continue;
+            };
+            let format = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("version"))
+                .find_map(|rest| rest.trim().strip_prefix('=')?.trim().parse::<u32>().ok());
+            if format != Some(needed) {
+                p.push(format!(
+                    "host #{}: files: containerd drop-in {src} has version = {}, but k0s {} reads only version = {needed} (k0s 1.36 moved to containerd 2)",
+                    i + 1,
+                    format.map_or("none".to_string(), |f| f.to_string()),
+                    spec.get("k0s").and_then(|k| k.get("version")).and_then(Value::as_str).unwrap_or("?"),
+                ));
+            }
         }
     }
 }

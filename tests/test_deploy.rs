@@ -495,6 +495,38 @@ fn applies(c: &Cluster) -> usize {
         .count()
 }
 
+/// Registry mirrors: every node gets the containerd drop-in in the format of the cluster's k0s
+/// version and a hosts.toml per registry, written on the host where k0sctl.yaml says, and the
+/// validator reads the drop-in it uploads.
+#[test]
+fn stub_registry_mirrors_follow_the_k0s_version() {
+    for (version, format) in [
+        ("v1.35.7+k0s.0", "version = 2"),
+        ("v1.36.1+k0s.0", "version = 3"),
+    ] {
+        let c = Cluster::new(1, 1);
+        let mirrors = ("REGISTRY_MIRRORS", "docker.io=http://10.0.0.1:5001");
+        let plan = c.plan_up_again(&[mirrors, ("K0S_VERSION", version)]);
+        assert_eq!(plan.status.code(), Some(0), "{}", outcome(&plan));
+        let out = c.deploy(&["--until", "render"]);
+        assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+        let config: serde_yaml::Value = serde_yaml::from_str(
+            &std::fs::read_to_string(c.state_dir().join("k0sctl.yaml")).unwrap(),
+        )
+        .unwrap();
+        for host in config["spec"]["hosts"].as_sequence().unwrap() {
+            let files = host["files"].as_sequence().unwrap();
+            let src = |dst: &str| {
+                let file = files.iter().find(|f| f["dstDir"] == dst).unwrap();
+                std::fs::read_to_string(file["src"].as_str().unwrap()).unwrap()
+            };
+            assert!(src("/etc/k0s/containerd.d").contains(format), "{version}");
+            assert!(src("/etc/k0s/containerd.d/certs.d/docker.io")
+                .contains("[host.\"http://10.0.0.1:5001\"]"));
+        }
+    }
+}
+
 /// k0sctl.yaml names every uploaded file with its SHA-256, so a changed manifest behind the same
 /// path makes `apply` run again instead of being skipped as unchanged.
 #[test]

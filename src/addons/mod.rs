@@ -12,6 +12,7 @@
 
 pub mod ingress;
 pub mod load_balancer;
+pub mod registry;
 pub mod storage;
 
 use std::fmt;
@@ -195,6 +196,8 @@ pub struct AddonSettings {
     pub lb_mode: Option<LbMode>,
     /// `LB_POOL`; unset: [`Pool::default_for`].
     pub lb_pool: Option<Pool>,
+    /// `REGISTRY_MIRRORS`.
+    pub mirrors: Vec<registry::Mirror>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -266,6 +269,10 @@ pub struct Addons {
     pub ingress: bool,
     /// `null` when ADDONS has no load-balancer.
     pub load_balancer: Option<LoadBalancer>,
+    /// Mirrors every node's containerd tries first (not an add-on of ADDONS: they apply whatever
+    /// it says).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registry_mirrors: Vec<registry::Mirror>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +299,7 @@ impl Addons {
             storage: settings.selection.storage,
             ingress: settings.selection.ingress,
             load_balancer,
+            registry_mirrors: settings.mirrors.clone(),
         }
     }
 
@@ -311,7 +319,15 @@ impl Addons {
             parts.push("ingress".to_string());
         }
         if parts.is_empty() {
-            return "none".to_string();
+            parts.push("none".to_string());
+        }
+        if !self.registry_mirrors.is_empty() {
+            let mirrors: Vec<String> = self
+                .registry_mirrors
+                .iter()
+                .map(|m| m.to_string())
+                .collect();
+            parts.push(format!("registry mirrors {}", mirrors.join(" ")));
         }
         parts.join(", ")
     }
@@ -395,6 +411,7 @@ mod tests {
             selection: Selection::default(),
             lb_mode,
             lb_pool: lb_pool.map(|p| Pool::parse(p).unwrap()),
+            mirrors: Vec::new(),
         }
     }
 
