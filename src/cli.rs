@@ -28,6 +28,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
 
+    /// Download nothing: the k0s binary and image bundle must be in the cache already.
+    ///
+    /// The same as K0S_VAGRANT_OFFLINE=1. Offline, `plan` for `vagrant up` stops before any
+    /// machine exists when the cache lacks what the plan needs, and names the fetch command.
+    #[arg(long, global = true)]
+    pub offline: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -46,7 +53,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Deploy k0s onto the running machines: the post-up hook of `vagrant up`.
     ///
-    /// Phases: wait-ssh, preflight, render, apply, wait-ready, version, taints, kubeconfig, api. Each is
+    /// Phases: wait-ssh, preflight, artifacts, render, apply, wait-ready, version, taints, kubeconfig, api. Each is
     /// titled and timed; a second run changes nothing. Its limits and switches are environment
     /// variables too; `k0s-vagrant --help` lists them.
     Deploy(DeployArgs),
@@ -83,8 +90,46 @@ pub enum Command {
     /// Removes .vagrant/k0s/ and exactly the kubeconfig entries the deploy merged. While machines
     /// remain, only forgets the pinned host keys of the destroyed ones.
     Cleanup,
+    /// The download cache of k0s binaries and airgap image bundles: fetch, list, prune.
+    ///
+    /// Per k0s version and node architecture, each file checked against the release's
+    /// sha256sums.txt. Where: K0S_VAGRANT_CACHE, else $XDG_CACHE_HOME/k0s-vagrant, else
+    /// ~/.cache/k0s-vagrant; from: K0S_VAGRANT_MIRROR.
+    Cache(CacheArgs),
     /// Print the helper's version.
     Version,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub action: CacheAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Download the k0s binary and the airgap image bundle of a version into the cache (nothing
+    /// when they are there already).
+    #[command(disable_version_flag = true)]
+    Fetch {
+        /// The k0s version, e.g. v1.33.4+k0s.0.
+        ///
+        /// Default: the one this project's cluster records or K0S_VERSION asks for, else the newest
+        /// stable release.
+        #[arg(long, value_name = "VERSION")]
+        version: Option<String>,
+        /// The nodes' architecture. Default: this host's (the VMs run it).
+        #[arg(long, value_enum)]
+        arch: Option<crate::cache::Arch>,
+    },
+    /// One line per version and architecture: size, verified, last used.
+    List,
+    /// Remove cached versions except the one this project's cluster records and the newest N.
+    Prune {
+        /// How many of the newest versions to keep besides the recorded one.
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        keep: usize,
+    },
 }
 
 #[derive(Debug, clap::Args)]

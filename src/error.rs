@@ -7,6 +7,7 @@ use crate::adapters::k0sctl::K0sctlError;
 use crate::adapters::kubeconfig::KubeconfigError;
 use crate::adapters::ssh::SshError;
 use crate::adapters::vagrant::ProviderError;
+use crate::cache::CacheError;
 use crate::cluster::drill::DrillError;
 use crate::cluster::ClusterError;
 use crate::host::HostError;
@@ -51,6 +52,8 @@ pub enum Error {
     #[error(transparent)]
     Stop(#[from] StopError),
     #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error(transparent)]
     File(#[from] FileError),
     #[error("no kubeconfig at {}; `vagrant up` exports it once the cluster is up", path.display())]
     NoKubeconfig { path: PathBuf },
@@ -88,6 +91,7 @@ impl Error {
             Error::Drill(e) => e.category(),
             Error::Remove(e) => e.category(),
             Error::Stop(e) => e.category(),
+            Error::Cache(e) => e.category(),
             Error::Phase { source, .. } => source.category(),
             Error::NoKubeconfig { .. } => Category::BadInput,
             Error::File(_) | Error::Unhealthy { .. } | Error::Output { .. } => Category::Failed,

@@ -19,6 +19,7 @@ pub mod settings;
 pub mod validate;
 
 pub mod adapters;
+pub mod cache;
 pub mod cluster;
 pub mod cmd;
 pub mod deploy;
@@ -35,9 +36,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     let env = settings::RawSettings::from_env();
     let project = cmd::project(cli.project_dir, &env);
     match cli.command {
-        Command::Plan(args) => cmd::plan::run(&project, &args, &env),
+        Command::Plan(args) => cmd::plan::run(&project, &args, &env, cli.offline),
         Command::Render(args) => cmd::render::run(&project, &args, &env),
-        Command::Deploy(args) => cmd::deploy::run(&project, &args, &env),
+        Command::Deploy(args) => cmd::deploy::run(&project, &args, &env, cli.offline),
         Command::Kubeconfig(args) => cmd::kubeconfig::run(&project, &args, &env),
         Command::Status(args) => cmd::status::run(&project, &args),
         Command::Health(args) => cmd::health::run(&project, &args),
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Remove(args) => cmd::remove::run(&project, &args),
         Command::Stop(args) => cmd::stop::run(&project, &args),
         Command::Cleanup => cmd::cleanup::run(&project),
+        Command::Cache(args) => cmd::cache::run(&project, &args, &env, cli.offline),
         Command::Version => {
             cmd::print_stdout(&format!("k0s-vagrant {}\n", env!("CARGO_PKG_VERSION")))
         }

@@ -29,13 +29,25 @@ pub struct RenderContext {
     /// Tart's softnet drops pod traffic that is not encapsulated.
     pub calico_vxlan: bool,
     pub vip: Option<Vip>,
+    /// The k0s binary every host gets from the host's cache (k0sctl `k0sBinaryPath`, a local
+    /// binary it uploads instead of letting the host download one; k0sctl
+    /// `phase/upload_binaries.go` then checks it is `spec.k0s.version`); `None`: the nodes
+    /// download k0s themselves (k0sctl's default).
+    pub k0s_binary: Option<String>,
     /// The add-ons' charts (`spec.k0s.config.spec.extensions.helm`), in install order.
     pub helm_repositories: Vec<HelmRepository>,
     pub helm_charts: Vec<HelmChart>,
-    /// The add-ons' manifests; the deploy writes them where the controllers' `files` take them.
+    /// The add-ons' manifests; the deploy writes them where the hosts' `files` take them.
     #[serde(skip)]
     pub stack_files: Vec<(PathBuf, String)>,
 }
+
+/// Where k0s imports image bundles from at start and while running (k0s `docs/airgap-install.md`:
+/// `<data-dir>/images`, data dir `/var/lib/k0s`).
+pub const IMAGES_DIR: &str = "/var/lib/k0s/images/";
+/// The bundle's mode on the node: k0sctl's own airgap phase sets 0644 (k0sctl
+/// `phase/airgap_bundles.go`, uploadBundle); a bundle is data, not a program.
+pub const BUNDLE_PERM: &str = "0644";
 
 /// A k0sctl `files` entry (k0sctl `cluster/uploadfile.go`); `src` is absolute, since k0sctl
 /// resolves only `files[].src` and `k0sBinaryPath` against the config's directory.
@@ -208,6 +220,7 @@ impl RenderContext {
             node_local_load_balancing: per_controller,
             calico_vxlan: provider == Provider::Tart,
             vip,
+            k0s_binary: None,
             helm_repositories,
             helm_charts,
             stack_files: mirrors
@@ -216,6 +229,25 @@ impl RenderContext {
                 .map(|(upload, content)| (PathBuf::from(upload.src), content))
                 .collect(),
         })
+    }
+
+    /// Uploads the cached artifacts to every host; the version becomes theirs, which k0sctl
+    /// checks the uploaded binary against.
+    pub fn with_uploads(mut self, artifacts: Option<&crate::cache::Artifacts>) -> RenderContext {
+        if let Some(a) = artifacts {
+            self.k0s_version = Some(a.version.clone());
+            self.k0s_binary = Some(absolute(&a.binary));
+            let bundle = Upload {
+                name: "k0s-airgap-bundle".to_string(),
+                src: absolute(&a.bundle),
+                dst_dir: IMAGES_DIR.to_string(),
+                perm: BUNDLE_PERM,
+            };
+            for host in &mut self.hosts {
+                host.files.insert(0, bundle.clone());
+            }
+        }
+        self
     }
 
     pub fn render(&self) -> Result<String, RenderError> {

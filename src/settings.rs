@@ -229,7 +229,7 @@ pub const K0S_VAGRANT_DEPLOY_UNTIL: Var = Var::new(
     Runtime,
     "K0S_VAGRANT_DEPLOY_UNTIL",
     "all phases",
-    "wait-ssh, preflight, render, apply, wait-ready, version, taints, kubeconfig, api",
+    "wait-ssh, preflight, artifacts, render, apply, wait-ready, version, taints, kubeconfig, api",
     "the deploy stops after this phase (deploy --until wins)",
 );
 pub const K0S_VAGRANT_SKIP_DEPLOY: Var = Var::new(
@@ -267,6 +267,27 @@ pub const VAGRANT_DEFAULT_PROVIDER: Var = Var::new(
     "tart, libvirt",
     "the provider when the Vagrant command has no --provider",
 );
+pub const K0S_VAGRANT_CACHE: Var = Var::new(
+    Runtime,
+    "K0S_VAGRANT_CACHE",
+    "$XDG_CACHE_HOME/k0s-vagrant, else ~/.cache/k0s-vagrant",
+    "an absolute directory",
+    "the download cache: k0s binaries and airgap image bundles per version and architecture",
+);
+pub const K0S_VAGRANT_MIRROR: Var = Var::new(
+    Runtime,
+    "K0S_VAGRANT_MIRROR",
+    crate::cache::release::DEFAULT_MIRROR,
+    "an http:// or https:// URL holding <version>/<asset> and <version>/sha256sums.txt",
+    "where k0s releases are downloaded from; a mirror also answers stable.txt at its top",
+);
+pub const K0S_VAGRANT_OFFLINE: Var = Var::new(
+    Runtime,
+    "K0S_VAGRANT_OFFLINE",
+    "0",
+    "1, 0",
+    "1: download nothing, the cache must hold what the plan needs (the flag --offline too)",
+);
 pub const KUBECONFIG: Var = Var::new(
     Standard,
     "KUBECONFIG",
@@ -288,6 +309,21 @@ pub const PATH: Var = Var::new(
     "directories separated by :",
     "where k0sctl (unless K0SCTL is set), kubectl and vagrant are found",
 );
+pub const XDG_CACHE_HOME: Var = Var::new(
+    Standard,
+    "XDG_CACHE_HOME",
+    "~/.cache",
+    "an absolute directory (a relative one is ignored)",
+    "the download cache goes into its k0s-vagrant/ unless K0S_VAGRANT_CACHE is set",
+);
+pub const HTTPS_PROXY: Var = Var::new(
+    Standard,
+    "HTTPS_PROXY",
+    "no proxy",
+    "a proxy URL, e.g. http://proxy.example:3128",
+    "the proxy the cache's downloads go through",
+)
+.alias("https_proxy");
 pub const RUST_LOG: Var = Var::new(
     Standard,
     "RUST_LOG",
@@ -325,9 +361,14 @@ pub const ALL_VARS: &[Var] = &[
     K0SCTL,
     VAGRANT_DOTFILE_PATH,
     VAGRANT_DEFAULT_PROVIDER,
+    K0S_VAGRANT_CACHE,
+    K0S_VAGRANT_MIRROR,
+    K0S_VAGRANT_OFFLINE,
     KUBECONFIG,
     HOME,
     PATH,
+    XDG_CACHE_HOME,
+    HTTPS_PROXY,
     RUST_LOG,
 ];
 
@@ -461,6 +502,21 @@ pub enum SettingsError {
         var: &'static str,
         default: &'static str,
     },
+    #[error("{var}={value} is not an absolute path (allowed {allowed}); set e.g. {var}=$HOME/.cache/k0s-vagrant")]
+    NotAbsolute {
+        var: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+    #[error("{var}={value} is not a URL (allowed {allowed}); unset it for {default}")]
+    NotAUrl {
+        var: &'static str,
+        value: String,
+        allowed: &'static str,
+        default: &'static str,
+    },
+    #[error("no place for the download cache: none of K0S_VAGRANT_CACHE, XDG_CACHE_HOME and HOME is set; set K0S_VAGRANT_CACHE=/path/to/cache")]
+    NoCacheDir,
     #[error("{var}={value} is not a duration (allowed {allowed}); set e.g. {var}={default}")]
     NotADuration {
         var: &'static str,
@@ -920,6 +976,85 @@ pub fn k0sctl_search(raw: &RawSettings) -> K0sctlSearch {
     }
 }
 
+/// The download cache: where it is (K0S_VAGRANT_CACHE, else XDG_CACHE_HOME, else HOME's
+/// `.cache`, as the XDG base directory spec puts user caches), the mirror, whether to stay offline
+/// (`offline_flag` is `--offline`, which wins over an unset or `0` variable), and the proxy. Read
+/// by the commands that use the cache only (`cache`, `deploy`, `plan` on `vagrant up`).
+pub fn cache_config(
+    raw: &RawSettings,
+    offline_flag: bool,
+) -> Result<crate::cache::Config, SettingsError> {
+    use crate::cache::release::{DEFAULT_MIRROR, DEFAULT_STABLE_URL};
+    let dir = match raw.get(K0S_VAGRANT_CACHE)? {
+        Some((name, v)) if v.trim().is_empty() => {
+            return Err(SettingsError::EmptyText {
+                var: name,
+                default: K0S_VAGRANT_CACHE.default,
+            })
+        }
+        Some((name, v)) => {
+            let path = std::path::PathBuf::from(v.trim());
+            if !path.is_absolute() {
+                return Err(SettingsError::NotAbsolute {
+                    var: name,
+                    value: v.to_string(),
+                    allowed: K0S_VAGRANT_CACHE.allowed,
+                });
+            }
+            path
+        }
+        None => {
+            let xdg = raw
+                .value(XDG_CACHE_HOME)
+                .map(|v| std::path::PathBuf::from(v.trim()))
+                .filter(|p| p.is_absolute());
+            let home = raw
+                .value(HOME)
+                .filter(|h| !h.trim().is_empty())
+                .map(|h| std::path::Path::new(h.trim()).join(".cache"));
+            xdg.or(home)
+                .ok_or(SettingsError::NoCacheDir)?
+                .join("k0s-vagrant")
+        }
+    };
+    let mirror = text(raw, K0S_VAGRANT_MIRROR, DEFAULT_MIRROR)?;
+    if !(mirror.starts_with("http://") || mirror.starts_with("https://"))
+        || mirror.contains(char::is_whitespace)
+    {
+        return Err(SettingsError::NotAUrl {
+            var: K0S_VAGRANT_MIRROR.name,
+            value: mirror,
+            allowed: K0S_VAGRANT_MIRROR.allowed,
+            default: DEFAULT_MIRROR,
+        });
+    }
+    let mirror = mirror.trim_end_matches('/').to_string();
+    // A company mirror also has to answer "newest stable"; GitHub's downloads do not serve it.
+    let stable_url = if mirror == DEFAULT_MIRROR {
+        DEFAULT_STABLE_URL.to_string()
+    } else {
+        format!("{mirror}/stable.txt")
+    };
+    let offline = choice(
+        raw,
+        K0S_VAGRANT_OFFLINE,
+        &[("1", true), ("0", false)],
+        false,
+        true,
+    )? || offline_flag;
+    let proxy = raw
+        .get(HTTPS_PROXY)?
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    Ok(crate::cache::Config {
+        dir,
+        mirror,
+        stable_url,
+        offline,
+        proxy,
+    })
+}
+
 /// How `deploy` runs: its limits, where it stops, whether it runs at all, the kubeconfig merge and
 /// where k0sctl is. Built only by [`DeployOptions::from_raw`], which `deploy` calls before it
 /// touches anything, and `plan` on `vagrant up` before any machine exists. No other command reads
@@ -1151,8 +1286,14 @@ mod tests {
     }
 
     /// Parsing all the checked variables of `raw`, as one comparable value.
-    fn checked(raw: &RawSettings) -> Result<(Settings, DeployOptions), SettingsError> {
-        Ok((Settings::from_raw(raw)?, DeployOptions::from_raw(raw)?))
+    fn checked(
+        raw: &RawSettings,
+    ) -> Result<(Settings, DeployOptions, crate::cache::Config), SettingsError> {
+        Ok((
+            Settings::from_raw(raw)?,
+            DeployOptions::from_raw(raw)?,
+            cache_config(raw, false)?,
+        ))
     }
 
     #[test]
@@ -1168,13 +1309,15 @@ mod tests {
             LB_MODE,
             LB_POOL,
             REGISTRY_MIRRORS,
+            K0S_VAGRANT_CACHE,
         ];
-        let unset = checked(&RawSettings::default()).unwrap();
+        let home = raw(&[("HOME", "/home/u")]);
+        let unset = checked(&home).unwrap();
         for var in ALL_VARS {
             if var.kind == VarKind::Standard || described.contains(var) {
                 continue;
             }
-            let set = checked(&raw(&[(var.name, var.default)]));
+            let set = checked(&raw(&[(var.name, var.default), ("HOME", "/home/u")]));
             assert_eq!(set.as_ref(), Ok(&unset), "{}={}", var.name, var.default);
         }
     }
@@ -1187,7 +1330,7 @@ mod tests {
             .iter()
             .filter(|v| v.kind != VarKind::Standard && **v != K0S_VERSION);
         for var in checked_vars {
-            let Err(e) = checked(&raw(&[(var.name, "x?")])) else {
+            let Err(e) = checked(&raw(&[(var.name, "x?"), ("HOME", "/home/u")])) else {
                 continue;
             };
             let e = e.to_string();
@@ -1197,14 +1340,44 @@ mod tests {
             }
         }
         // The counts, sizes and CPUs, the libvirt driver, the add-ons and the load-balancer mode,
-        // the four limits and the three switches.
-        assert_eq!(told, 17);
+        // the four limits, the four switches, the cache directory and the mirror.
+        assert_eq!(told, 20);
         assert!(K0S_VERSION.allowed.contains(MIN_K0S));
         let phases: Vec<&str> = <PhaseName as clap::ValueEnum>::value_variants()
             .iter()
             .map(|p| p.as_str())
             .collect();
         assert_eq!(K0S_VAGRANT_DEPLOY_UNTIL.allowed, phases.join(", "));
+    }
+
+    #[test]
+    fn the_cache_goes_where_xdg_says() {
+        let dir = |pairs| cache_config(&raw(pairs), false).map(|c| c.dir);
+        assert_eq!(dir(&[("HOME", "/h")]), Ok("/h/.cache/k0s-vagrant".into()));
+        assert_eq!(
+            dir(&[("HOME", "/h"), ("XDG_CACHE_HOME", "/x")]),
+            Ok("/x/k0s-vagrant".into())
+        );
+        // The spec ignores a relative XDG_CACHE_HOME.
+        assert_eq!(
+            dir(&[("HOME", "/h"), ("XDG_CACHE_HOME", "rel")]),
+            Ok("/h/.cache/k0s-vagrant".into())
+        );
+        assert_eq!(
+            dir(&[("HOME", "/h"), ("K0S_VAGRANT_CACHE", "/c")]),
+            Ok("/c".into())
+        );
+        assert_eq!(dir(&[]), Err(SettingsError::NoCacheDir));
+        let config = |pairs, flag| cache_config(&raw(pairs), flag).unwrap();
+        let mirrored = config(
+            &[("HOME", "/h"), ("K0S_VAGRANT_MIRROR", "http://m:8/k0s/")],
+            false,
+        );
+        assert_eq!(mirrored.mirror, "http://m:8/k0s");
+        assert_eq!(mirrored.stable_url, "http://m:8/k0s/stable.txt");
+        assert!(config(&[("HOME", "/h")], true).offline);
+        assert!(config(&[("HOME", "/h"), ("K0S_VAGRANT_OFFLINE", "1")], false).offline);
+        assert!(!config(&[("HOME", "/h")], false).offline);
     }
 
     #[test]

@@ -43,6 +43,11 @@ const HOST_KEYS: &[&str] = &[
 ];
 /// rig's SSH config; `options` (extra ssh_config options) is rig v2's (`protocol/ssh/config.go`).
 const SSH_KEYS: &[&str] = &["address", "user", "port", "keyPath", "bastion", "options"];
+/// A `files` entry as k0sctl v0.19.3 reads it (`cluster/uploadfile.go`); inline `data` came in
+/// v0.27.0, so our minimum would refuse it.
+const FILE_KEYS: &[&str] = &[
+    "name", "src", "dstDir", "dst", "perm", "dirPerm", "user", "group",
+];
 const K0S_KEYS: &[&str] = &["version", "versionChannel", "dynamicConfig", "config"];
 /// k0sctl v0.32 `cluster/spec.go`: `options` holds k0sctl's own tunables (wait, drain, evict).
 const SPEC_KEYS: &[&str] = &["hosts", "k0s", "options"];
@@ -94,6 +99,7 @@ pub fn validate(yaml: &str) -> Result<(), Invalid> {
     if let Some(k0s) = map_at(spec, "k0s") {
         k0s_block(k0s, spec, &mut p);
     }
+    binary_needs_version(spec, &mut p);
     containerd_drop_ins(spec, &mut p);
     if p.is_empty() {
         Ok(())
@@ -121,7 +127,129 @@ fn hosts(hosts: &[Value], p: &mut Vec<String>) {
         if let Some(ssh) = map_at(h, "ssh") {
             ssh_endpoint(&at, ssh, &mut seen.endpoints, p);
         }
+        existing_k0s(&at, h, p);
+        binary_path(&at, h, p);
+        upload_files(&at, h, p);
     }
+}
+
+/// `useExistingK0s` excludes every other way to get k0s (k0sctl `cluster/host.go` Validate).
+fn existing_k0s(at: &str, h: &Mapping, p: &mut Vec<String>) {
+    if h.get("useExistingK0s").and_then(Value::as_bool) != Some(true) {
+        return;
+    }
+    if h.get("uploadBinary").and_then(Value::as_bool) == Some(true) {
+        p.push(format!(
+            "{at}: uploadBinary cannot be true when useExistingK0s is true"
+        ));
+    }
+    for key in ["k0sBinaryPath", "k0sDownloadURL"] {
+        if h.contains_key(key) {
+            p.push(format!(
+                "{at}: {key} cannot be set when useExistingK0s is true"
+            ));
+        }
+    }
+}
+
+/// `k0sBinaryPath`: k0sctl stats and uploads it (`phase/upload_binaries.go`); we render absolute
+/// paths, so the file works wherever k0sctl runs from, and check the file is there now.
+fn binary_path(at: &str, h: &Mapping, p: &mut Vec<String>) {
+    let Some(value) = h.get("k0sBinaryPath") else {
+        return;
+    };
+    let Some(path) = value.as_str() else {
+        p.push(format!("{at}: k0sBinaryPath: must be a path"));
+        return;
+    };
+    if !path.starts_with('/') {
+        p.push(format!(
+            "{at}: k0sBinaryPath {path} is relative; render an absolute path"
+        ));
+    } else if !std::path::Path::new(path).is_file() {
+        p.push(format!(
+            "{at}: k0sBinaryPath {path}: no such file on this host; run `k0s-vagrant cache fetch`"
+        ));
+    }
+}
+
+/// `files` (k0sctl `cluster/uploadfile.go` Validate and permToString, `ResolveRelativeTo`'s stat
+/// of a local source), plus ours: `dstDir` absolute, so nothing lands in the login's home.
+fn upload_files(at: &str, h: &Mapping, p: &mut Vec<String>) {
+    let Some(value) = h.get("files") else {
+        return;
+    };
+    let Some(files) = value.as_sequence() else {
+        p.push(format!("{at}: files: must be a list"));
+        return;
+    };
+    let empty = Mapping::new();
+    for (i, file) in files.iter().enumerate() {
+        let f = file.as_mapping().unwrap_or(&empty);
+        let at = format!("{at}: files #{}", i + 1);
+        unknown_keys(f, FILE_KEYS, &format!("{at}: "), p);
+        let src = str_at(f, "src").unwrap_or("");
+        let dst_dir = str_at(f, "dstDir").unwrap_or("");
+        if src.is_empty() {
+            p.push(format!("{at}: src or data required"));
+        }
+        if dst_dir.is_empty() && str_at(f, "dst").unwrap_or("").is_empty() {
+            p.push(format!("{at}: dst or dstdir required"));
+        }
+        if !dst_dir.is_empty() && !dst_dir.starts_with('/') {
+            p.push(format!(
+                "{at}: dstDir {dst_dir} is relative (k0sctl puts it under the login's home); use an absolute directory"
+            ));
+        }
+        let url_or_glob = src.contains("://") || src.contains(['*', '%', '?', '[', ']', '{', '}']);
+        if !src.is_empty() && !url_or_glob {
+            if !src.starts_with('/') {
+                p.push(format!(
+                    "{at}: src {src} is relative; render an absolute path"
+                ));
+            } else if !std::path::Path::new(src).exists() {
+                p.push(format!("{at}: src {src}: no such file on this host"));
+            }
+        }
+        for key in ["perm", "dirPerm"] {
+            if let Some(problem) = f.get(key).and_then(bad_perm) {
+                p.push(format!("{at}: {key}: {problem}"));
+            }
+        }
+    }
+}
+
+/// k0sctl's `permToString`: an octal string (or a number, read as its octal digits) whose owner
+/// digit is at least 4 and no digit above 7.
+fn bad_perm(value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_i64() {
+            Some(0) => return Some("invalid nil permission".into()),
+            Some(n) if n < 0 => {
+                return Some(format!("invalid permission: {n}: must be a positive value"))
+            }
+            Some(n) => format!("0{n:o}"),
+            None => return Some(format!("invalid permission {n}")),
+        },
+        _ => return None,
+    };
+    for (i, c) in text.chars().enumerate() {
+        let Some(n) = c.to_digit(10) else {
+            return Some(format!("failed to parse permission {text}"));
+        };
+        if i == 1 && n < 4 {
+            return Some(format!(
+                "invalid permission {text}: owner would have unconventional access"
+            ));
+        }
+        if n > 7 {
+            return Some(format!(
+                "invalid permission {text}: octal value can't have numbers over 7"
+            ));
+        }
+    }
+    None
 }
 
 /// A containerd drop-in uploaded to `/etc/k0s/containerd.d` must be in the format of the
@@ -499,6 +627,19 @@ fn vrrp_instance(instance: &Value, p: &mut Vec<String>) {
                 "controlPlaneLoadBalancing: VirtualIPs must be a CIDR. Got: {vip}"
             ));
         }
+    }
+}
+
+/// k0sctl checks an uploaded binary against `spec.k0s.version` (`phase/upload_binaries.go`); without
+/// one it picks the newest release online, which the cached binary need not be.
+fn binary_needs_version(spec: &Mapping, p: &mut Vec<String>) {
+    let uploads = spec
+        .get("hosts")
+        .and_then(Value::as_sequence)
+        .is_some_and(|hosts| hosts.iter().any(|h| h.get("k0sBinaryPath").is_some()));
+    let version = map_at(spec, "k0s").and_then(|k| k.get("version"));
+    if uploads && version.is_none() {
+        p.push("spec.k0s.version: required with k0sBinaryPath (k0sctl checks the uploaded binary against it)".into());
     }
 }
 

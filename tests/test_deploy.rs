@@ -24,6 +24,7 @@ fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
     for title in [
         "==> Wait for SSH on every node",
         "==> Preflight: hostnames, addresses, node-to-node reachability",
+        "==> Put k0s and its images in the download cache",
         "==> Render k0sctl.yaml",
         "==> Apply with k0sctl",
         "==> Wait until every node is Ready",
@@ -136,6 +137,7 @@ fn stub_deploy_runs_every_phase_up_to_the_kubeconfig() {
         [
             "wait-ssh",
             "preflight",
+            "artifacts",
             "render",
             "apply",
             "wait-ready",
@@ -219,6 +221,7 @@ fn stub_deploy_records_the_k0s_version_and_vagrant_up_upgrades_it() {
     assert_eq!(unset.status.code(), Some(0), "{}", outcome(&unset));
     assert_eq!(c.locked_version().as_deref(), Some("v1.34.1+k0s.0"));
 
+    common::cache::seed(&c.cache_dir(), "v1.34.1+k0s.0", common::cache::host_arch());
     let upgrade = c.deploy(&["--until", "taints"]);
     let err = stderr(&upgrade);
     assert_eq!(upgrade.status.code(), Some(0), "{}", outcome(&upgrade));

@@ -21,7 +21,18 @@ struct Fixture {
     inventory: bool,
 }
 
-const DATA_DIR: &str = "/home/dev/k0s-vagrant/.vagrant";
+/// Stable, so the snapshots are; the add-on files the configs upload are written below it, since
+/// the validator checks that they exist.
+const DATA_DIR: &str = "/tmp/k0sv-render/k0s-vagrant/.vagrant";
+
+/// Renders `context` after writing the add-on files it uploads, as the deploy's render phase does.
+fn render_written(context: &RenderContext) -> String {
+    for (path, content) in &context.stack_files {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    context.render().unwrap()
+}
 
 /// What `vagrant up` would report: libvirt SSH goes to the management network, Tart's to the
 /// DHCP address that is also the node address; the private NIC is ens5 on libvirt (as the VM tier
@@ -78,7 +89,11 @@ fn k0sctl_yaml_snapshots_pass_our_validator() {
         let plan = plan_for(fixture.provider, &fixture.env);
         let inventory = fixture.inventory.then(|| inventory_for(&plan));
         let context = RenderContext::new(&plan, inventory.as_ref(), Path::new(DATA_DIR)).unwrap();
-        let yaml = context.render().unwrap();
+        let yaml = if fixture.inventory {
+            render_written(&context)
+        } else {
+            context.render().unwrap()
+        };
         if fixture.inventory {
             validate(&yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         } else {
@@ -113,11 +128,10 @@ fn every_valid_combination_renders_a_valid_file() {
                     ("WORKER_COUNT".to_string(), w.to_string()),
                 ]);
                 let plan = plan_for(provider, &env);
-                let yaml =
-                    RenderContext::new(&plan, Some(&inventory_for(&plan)), Path::new(DATA_DIR))
-                        .unwrap()
-                        .render()
-                        .unwrap();
+                let yaml = render_written(
+                    &RenderContext::new(&plan, Some(&inventory_for(&plan)), Path::new(DATA_DIR))
+                        .unwrap(),
+                );
                 validate(&yaml).unwrap_or_else(|e| panic!("{provider:?} {c}c{w}w: {e}"));
                 let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
                 let hosts = doc["spec"]["hosts"].as_sequence().unwrap();
@@ -133,10 +147,8 @@ fn every_valid_combination_renders_a_valid_file() {
 }
 
 fn rendered(plan: &Plan, inventory: &Inventory) -> serde_yaml::Value {
-    let yaml = RenderContext::new(plan, Some(inventory), Path::new(DATA_DIR))
-        .unwrap()
-        .render()
-        .unwrap();
+    let yaml =
+        render_written(&RenderContext::new(plan, Some(inventory), Path::new(DATA_DIR)).unwrap());
     validate(&yaml).unwrap();
     serde_yaml::from_str(&yaml).unwrap()
 }
@@ -251,4 +263,52 @@ spec:
     version: "v1.33.4+k0s.0"
 "#;
     validate(yaml).unwrap();
+}
+
+/// With the cache holding the plan's version, every host uploads the k0s binary
+/// (`k0sBinaryPath`) and the airgap bundle into k0s' images directory (`files`), the version is
+/// rendered for k0sctl's check of the uploaded binary, and the file passes our validator (which
+/// checks the sources exist, so they are real files here).
+#[test]
+fn k0sctl_yaml_with_uploads_from_the_cache_passes_our_validator() {
+    use k0s_vagrant::cache::{Arch, Artifact, Artifacts};
+    let cache = Path::new("/tmp/k0sv-render-cache");
+    let version = "v1.33.4+k0s.0";
+    for (provider, arch, c, w) in [
+        (Provider::Libvirt, Arch::Amd64, 1, 1),
+        (Provider::Tart, Arch::Arm64, 3, 2),
+    ] {
+        common::cache::seed(cache, version, arch);
+        let path = |a: Artifact| {
+            cache
+                .join(version)
+                .join(arch.as_str())
+                .join(a.asset(version, arch))
+        };
+        let artifacts = Artifacts {
+            version: version.to_string(),
+            arch,
+            binary: path(Artifact::Binary),
+            bundle: path(Artifact::Bundle),
+        };
+        let env = BTreeMap::from([
+            ("CONTROL_PLANE_COUNT".to_string(), c.to_string()),
+            ("WORKER_COUNT".to_string(), w.to_string()),
+        ]);
+        // K0S_VERSION is empty: the uploads bring their version.
+        let plan = plan_for(provider, &env);
+        let yaml = render_written(
+            &RenderContext::new(&plan, Some(&inventory_for(&plan)), Path::new(DATA_DIR))
+                .unwrap()
+                .with_uploads(Some(&artifacts)),
+        );
+        validate(&yaml).unwrap_or_else(|e| panic!("{provider:?}: {e}"));
+        let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
+        let hosts = doc["spec"]["hosts"].as_sequence().unwrap();
+        assert!(hosts
+            .iter()
+            .all(|h| h["k0sBinaryPath"].as_str() == artifacts.binary.to_str()
+                && h["files"][0]["dstDir"].as_str() == Some("/var/lib/k0s/images/")));
+        insta::assert_snapshot!(format!("uploads-{c}c{w}w-{}", provider.as_str()), yaml);
+    }
 }

@@ -38,6 +38,13 @@ impl Tier {
         self.data().join("k0s")
     }
 
+    /// The download cache, seeded with the k0s version the stand-in k0s reports.
+    fn cache(&self) -> PathBuf {
+        let dir = self.scratch.path().join("cache");
+        common::cache::seed(&dir, "v1.33.4+k0s.0", common::cache::host_arch());
+        dir
+    }
+
     fn vagrant(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut cmd = self.lab.command("vagrant");
         for var in [
@@ -64,6 +71,9 @@ impl Tier {
             .env("K0SCTL", self.stubs.join("k0sctl"))
             .env("K0S_VAGRANT_DEPLOY_UNTIL", "apply")
             .env("KUBECONFIG", self.scratch.path().join("kubeconfig"))
+            // No download from the lab: offline, with a cache holding what the stand-ins run.
+            .env("K0S_VAGRANT_OFFLINE", "1")
+            .env("K0S_VAGRANT_CACHE", self.cache())
             .args(args);
         for (k, v) in vars {
             cmd.env(k, v);

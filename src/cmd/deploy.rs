@@ -11,9 +11,15 @@ use crate::plan::Plan;
 use crate::settings::{DeployOptions, RawSettings};
 use crate::util::files::{self, FileError, FileOp};
 
-pub fn run(project: &Project, args: &DeployArgs, env: &RawSettings) -> Result<(), Error> {
+pub fn run(
+    project: &Project,
+    args: &DeployArgs,
+    env: &RawSettings,
+    offline: bool,
+) -> Result<(), Error> {
     // Every deploy setting is checked before anything happens: a bad one is exit 2 with one line.
     let options = DeployOptions::from_raw(env)?;
+    let cache = crate::settings::cache_config(env, offline)?;
     if args.facts.is_some() && options.skip_deploy {
         eprintln!(
             "k0s-vagrant: not deploying: {}=1 (set by `k0s-vagrant drill`)",
@@ -49,6 +55,7 @@ pub fn run(project: &Project, args: &DeployArgs, env: &RawSettings) -> Result<()
         user_kubeconfig: user_kubeconfig(env),
         k0sctl: options.k0sctl,
         until: args.until.or(options.until),
+        cache,
     };
     let until = options.until;
     let mut cx = deploy::Ctx::new(state_dir, plan, inventory, options);

@@ -1,6 +1,7 @@
 //! One module per command: each reads what it needs, runs the pipeline or the cluster
 //! observation, and prints. `lib.rs` dispatches here.
 
+pub mod cache;
 pub mod cleanup;
 pub mod deploy;
 pub mod drill;

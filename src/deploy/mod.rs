@@ -3,6 +3,7 @@
 
 mod api;
 mod apply;
+pub(crate) mod artifacts;
 mod kubeconfig;
 mod preflight;
 pub(crate) mod render;
@@ -32,6 +33,7 @@ use crate::util::text::human;
 pub enum PhaseName {
     WaitSsh,
     Preflight,
+    Artifacts,
     Render,
     Apply,
     WaitReady,
@@ -46,6 +48,7 @@ impl PhaseName {
         match self {
             PhaseName::WaitSsh => "wait-ssh",
             PhaseName::Preflight => "preflight",
+            PhaseName::Artifacts => "artifacts",
             PhaseName::Render => "render",
             PhaseName::Apply => "apply",
             PhaseName::WaitReady => "wait-ready",
@@ -80,6 +83,7 @@ pub fn phases() -> Vec<Box<dyn Phase>> {
     vec![
         Box::new(wait_ssh::WaitSsh),
         Box::new(preflight::Preflight),
+        Box::new(artifacts::Artifacts),
         Box::new(render::Render),
         Box::new(apply::Apply),
         Box::new(wait_ready::WaitReady),
@@ -142,6 +146,8 @@ pub struct Options {
     pub k0sctl: K0sctlSearch,
     /// The last phase to run (`--until`, else K0S_VAGRANT_DEPLOY_UNTIL).
     pub until: Option<PhaseName>,
+    /// The download cache the artifacts phase fills and the render uploads from.
+    pub cache: crate::cache::Config,
 }
 
 /// Everything the phases share. The plan and the options are fixed; what one phase learns for a

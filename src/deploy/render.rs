@@ -17,16 +17,23 @@ pub struct Render;
 /// file it uploads, so a changed file behind an unchanged path changes k0sctl.yaml too, and
 /// `apply` runs instead of being skipped (k0sctl uploads only files that changed,
 /// `phase/upload_files.go`).
-fn rendered(plan: &Plan, inventory: &Inventory, state_dir: &Path) -> Result<String, Error> {
+pub(crate) fn rendered(
+    plan: &Plan,
+    inventory: &Inventory,
+    state_dir: &Path,
+) -> Result<String, Error> {
     let data_dir = state_dir.parent().unwrap_or(state_dir);
-    let context = RenderContext::new(plan, Some(inventory), data_dir)?;
-    let yaml = context.render()?;
-    crate::validate::validate(&yaml)?;
+    let uploads = super::artifacts::recorded(state_dir, plan);
+    let context =
+        RenderContext::new(plan, Some(inventory), data_dir)?.with_uploads(uploads.as_ref());
+    // The validator checks that every uploaded file is there.
     for (path, content) in &context.stack_files {
         if std::fs::read_to_string(path).ok().as_deref() != Some(content.as_str()) {
             write_atomic(path, content.as_bytes(), None)?;
         }
     }
+    let yaml = context.render()?;
+    crate::validate::validate(&yaml)?;
     let digests = upload_digests(&yaml)?;
     Ok(yaml + &digests)
 }

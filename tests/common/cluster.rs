@@ -104,6 +104,11 @@ impl Cluster {
             planned,
             subnet,
         };
+        super::cache::seed(
+            &cluster.cache_dir(),
+            "v1.33.4+k0s.0",
+            super::cache::host_arch(),
+        );
         cluster.write_inventory(|_, address| address);
         std::fs::copy(
             "tests/fixtures/kubeconfig/existing.yaml",
@@ -181,8 +186,21 @@ impl Cluster {
     }
 
     /// The helper binary inside the nodes' namespace, with a clean environment (`clean_env`).
+    /// Offline with a cache of its own holding the versions the tests deploy, unless `env` says
+    /// otherwise: no deploy reaches the network.
     pub fn helper(&self, env: &BTreeMap<String, String>) -> Command {
-        clean_env(self.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant")), env)
+        let mut all = super::env(&[
+            ("K0S_VAGRANT_OFFLINE", "1"),
+            ("K0S_VAGRANT_CACHE", self.cache_dir().to_str().unwrap()),
+        ]);
+        all.extend(env.clone());
+        clean_env(self.nodes.command(env!("CARGO_BIN_EXE_k0s-vagrant")), &all)
+    }
+
+    /// The cluster's download cache, seeded with v1.33.4+k0s.0 (what the stand-ins run), so an
+    /// empty K0S_VERSION offline resolves to it.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.project.path().join("cache")
     }
 
     pub fn deploy_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {

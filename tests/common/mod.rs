@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod cache;
 pub mod cluster;
 pub mod lab;
 pub mod nodes;
