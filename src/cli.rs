@@ -242,6 +242,10 @@ pub struct HealthArgs {
     /// pods run on exactly the nodes the plan lets run workloads, then remove it.
     #[arg(long)]
     pub workloads: bool,
+    /// Also try the add-ons: the default StorageClass binds a claim, a LoadBalancer Service gets
+    /// an address that answers from this host, the ingress answers (each probe is removed again).
+    #[arg(long)]
+    pub addons: bool,
 }
 
 #[derive(Debug, clap::Args)]

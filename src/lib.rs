@@ -9,6 +9,7 @@ pub mod cli;
 pub mod error;
 
 // The pipeline: what the cluster should be, and its k0sctl.yaml.
+pub mod addons;
 pub mod host;
 pub mod inventory;
 pub mod lock;

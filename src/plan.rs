@@ -8,6 +8,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use crate::addons::Addons;
 use crate::host::{Arch, HostFacts, VAGRANT_BOX_ARCHITECTURES};
 use crate::settings::{
     LibvirtDriver, Settings, CONTROLLER_OFFSET, DEFAULT_LIBVIRT_BOX, HA_OFFSET, WORKER_OFFSET,
@@ -93,6 +94,9 @@ pub struct Plan {
     pub nodes: Vec<Node>,
     /// Provider settings the Vagrantfile passes through unchanged.
     pub providers: Providers,
+    /// The add-ons the deploy installs; plan locks from before add-ons read as none.
+    #[serde(default)]
+    pub addons: Addons,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,6 +315,7 @@ impl Plan {
             },
             nodes,
             providers,
+            addons: Addons::plan(&settings.addons, provider, net),
         }
     }
 
@@ -388,7 +393,7 @@ impl Plan {
                 |a| format!("{a}:6443")
             ),
             c.k0s_version.as_deref().unwrap_or("newest stable"),
-        )
+        ) + &format!("add-ons: {}\n", self.addons.summary())
     }
 
     fn total_row(&self) -> [String; 7] {

@@ -1,10 +1,11 @@
 //! k0sctl.yaml: the context is decided here in Rust (roles, taints, addresses, HA settings);
 //! `templates/k0sctl.yaml.j2` only lays it out.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::addons::{registry, HelmChart, HelmRepository, StackFile, MANIFESTS_DIR};
 use crate::inventory::Inventory;
 use crate::plan::{ApiMode, K0sRole, Node, Plan, Provider};
 use crate::util::exit::Category;
@@ -28,9 +29,17 @@ pub struct RenderContext {
     /// Tart's softnet drops pod traffic that is not encapsulated.
     pub calico_vxlan: bool,
     pub vip: Option<Vip>,
-    /// The k0s binary and image bundle every host gets from the host's cache; `None`: the nodes
+    /// The k0s binary every host gets from the host's cache (k0sctl `k0sBinaryPath`, a local
+    /// binary it uploads instead of letting the host download one; k0sctl
+    /// `phase/upload_binaries.go` then checks it is `spec.k0s.version`); `None`: the nodes
     /// download k0s themselves (k0sctl's default).
-    pub uploads: Option<Uploads>,
+    pub k0s_binary: Option<String>,
+    /// The add-ons' charts (`spec.k0s.config.spec.extensions.helm`), in install order.
+    pub helm_repositories: Vec<HelmRepository>,
+    pub helm_charts: Vec<HelmChart>,
+    /// The add-ons' manifests; the deploy writes them where the hosts' `files` take them.
+    #[serde(skip)]
+    pub stack_files: Vec<(PathBuf, String)>,
 }
 
 /// Where k0s imports image bundles from at start and while running (k0s `docs/airgap-install.md`:
@@ -40,14 +49,13 @@ pub const IMAGES_DIR: &str = "/var/lib/k0s/images/";
 /// `phase/airgap_bundles.go`, uploadBundle); a bundle is data, not a program.
 pub const BUNDLE_PERM: &str = "0644";
 
-/// k0sctl's `k0sBinaryPath` (a local k0s binary it uploads to every host instead of letting the
-/// host download one; k0sctl `phase/upload_binaries.go` then checks it is `spec.k0s.version`) and
-/// one `files` entry for the airgap bundle.
+/// A k0sctl `files` entry (k0sctl `cluster/uploadfile.go`); `src` is absolute, since k0sctl
+/// resolves only `files[].src` and `k0sBinaryPath` against the config's directory.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Uploads {
-    pub binary: String,
-    pub bundle: String,
-    pub images_dir: &'static str,
+pub struct Upload {
+    pub name: String,
+    pub src: String,
+    pub dst_dir: String,
     pub perm: &'static str,
 }
 
@@ -61,6 +69,7 @@ pub struct Host {
     pub ssh_user: String,
     pub key_path: String,
     pub private_address: String,
+    pub files: Vec<Upload>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -76,6 +85,8 @@ pub enum RenderError {
     NodeMissing { node: String },
     #[error("controllers hold the node network on different interfaces ({found}); the control-plane virtual IP needs one name on all")]
     InterfacesDiffer { found: String },
+    #[error("REGISTRY_MIRRORS needs the cluster's k0s version, since k0s 1.36 reads another containerd drop-in format than older releases and the wrong one stops k0s; set K0S_VERSION (e.g. K0S_VERSION=v1.33.4+k0s.0)")]
+    MirrorsNeedVersion,
     #[error("render k0sctl.yaml")]
     Template(#[source] minijinja::Error),
 }
@@ -88,6 +99,7 @@ impl RenderError {
             RenderError::NodeMissing { .. }
             | RenderError::InterfacesDiffer { .. }
             | RenderError::Template(_) => Category::Failed,
+            RenderError::MirrorsNeedVersion => Category::BadInput,
         }
     }
 }
@@ -110,6 +122,7 @@ impl Host {
             ssh_user,
             key_path: absolute(key),
             private_address,
+            files: Vec::new(),
         }
     }
 
@@ -163,7 +176,7 @@ impl RenderContext {
         // One layout for every controller count, so growing the control plane changes only the
         // host list (see ApiMode); legacy clusters keep the first release's layout.
         let per_controller = plan.cluster.api_mode == ApiMode::OnlyBindToAddress;
-        let hosts = plan
+        let mut hosts = plan
             .nodes
             .iter()
             .map(|node| match inventory {
@@ -186,6 +199,17 @@ impl RenderContext {
             }
             _ => None,
         };
+        let (helm_repositories, helm_charts) = plan.addons.helm();
+        let stacks = stacks(plan, inventory, data_dir)?;
+        let mirrors = mirror_files(plan, data_dir)?;
+        for (host, node) in hosts.iter_mut().zip(&plan.nodes) {
+            let controller = node.k0s_role == K0sRole::ControllerWorker;
+            host.files = mirrors
+                .iter()
+                .chain(stacks.iter().filter(|_| controller))
+                .map(|(upload, _)| upload.clone())
+                .collect();
+        }
         Ok(RenderContext {
             placeholders: inventory.is_none(),
             cluster_name: plan.cluster.name.clone(),
@@ -196,7 +220,14 @@ impl RenderContext {
             node_local_load_balancing: per_controller,
             calico_vxlan: provider == Provider::Tart,
             vip,
-            uploads: None,
+            k0s_binary: None,
+            helm_repositories,
+            helm_charts,
+            stack_files: mirrors
+                .into_iter()
+                .chain(stacks)
+                .map(|(upload, content)| (PathBuf::from(upload.src), content))
+                .collect(),
         })
     }
 
@@ -205,12 +236,16 @@ impl RenderContext {
     pub fn with_uploads(mut self, artifacts: Option<&crate::cache::Artifacts>) -> RenderContext {
         if let Some(a) = artifacts {
             self.k0s_version = Some(a.version.clone());
-            self.uploads = Some(Uploads {
-                binary: absolute(&a.binary),
-                bundle: absolute(&a.bundle),
-                images_dir: IMAGES_DIR,
+            self.k0s_binary = Some(absolute(&a.binary));
+            let bundle = Upload {
+                name: "k0s-airgap-bundle".to_string(),
+                src: absolute(&a.bundle),
+                dst_dir: IMAGES_DIR.to_string(),
                 perm: BUNDLE_PERM,
-            });
+            };
+            for host in &mut self.hosts {
+                host.files.insert(0, bundle.clone());
+            }
         }
         self
     }
@@ -230,6 +265,91 @@ impl RenderContext {
             .map_err(RenderError::Template)?;
         template.render(self).map_err(RenderError::Template)
     }
+}
+
+/// The add-ons' stack files: their `files` entry for the controllers and their content. The
+/// `node-ip` pool takes every node's address (the inventory's; the planned ones before up).
+fn stacks(
+    plan: &Plan,
+    inventory: Option<&Inventory>,
+    data_dir: &Path,
+) -> Result<Vec<(Upload, String)>, RenderError> {
+    let nodes: Vec<std::net::Ipv4Addr> = match inventory {
+        Some(inv) => inv.nodes.iter().map(|n| n.address).collect(),
+        None => plan.nodes.iter().filter_map(|n| n.ip).collect(),
+    };
+    let lb_on_l2 = plan
+        .addons
+        .load_balancer
+        .as_ref()
+        .is_some_and(|lb| lb.pool.is_some());
+    let interface = if lb_on_l2 {
+        Some(controller_interface(plan, inventory)?)
+    } else {
+        None
+    };
+    let dir = data_dir.join("k0s").join("addons");
+    Ok(plan
+        .addons
+        .stack_files(&nodes, interface.as_deref())
+        .into_iter()
+        .map(
+            |StackFile {
+                 stack,
+                 name,
+                 content,
+             }| {
+                let upload = Upload {
+                    name: format!("{stack}/{name}"),
+                    src: absolute(&dir.join(stack).join(name)),
+                    dst_dir: format!("{MANIFESTS_DIR}/{stack}"),
+                    perm: "0644",
+                };
+                (upload, content)
+            },
+        )
+        .collect())
+}
+
+/// Every node's containerd mirror configuration (see [`crate::addons::registry`]): the drop-in
+/// in the format of the cluster's k0s version, and one `hosts.toml` per registry.
+fn mirror_files(plan: &Plan, data_dir: &Path) -> Result<Vec<(Upload, String)>, RenderError> {
+    let mirrors = &plan.addons.registry_mirrors;
+    if mirrors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let k0s = plan
+        .cluster
+        .k0s_version
+        .as_deref()
+        .and_then(crate::util::version::release)
+        .ok_or(RenderError::MirrorsNeedVersion)?;
+    let dir = data_dir.join("k0s").join("addons").join("registry");
+    let upload = |name: String, src: PathBuf, dst_dir: String| Upload {
+        name,
+        src: absolute(&src),
+        dst_dir,
+        perm: "0644",
+    };
+    let mut files = vec![(
+        upload(
+            format!("registry/{}", registry::DROP_IN),
+            dir.join(registry::DROP_IN),
+            registry::DROP_IN_DIR.to_string(),
+        ),
+        registry::drop_in(k0s),
+    )];
+    for mirror in mirrors {
+        files.push((
+            upload(
+                format!("registry/{}/hosts.toml", mirror.registry),
+                dir.join(&mirror.registry).join("hosts.toml"),
+                format!("{}/{}", registry::HOSTS_DIR, mirror.registry),
+            ),
+            registry::hosts_toml(mirror),
+        ));
+    }
+    Ok(files)
 }
 
 /// The interface every controller holds the node network on (learned in preflight).

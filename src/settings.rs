@@ -11,6 +11,7 @@ use std::time::Duration;
 use ipnet::Ipv4Net;
 
 use crate::adapters::k0sctl::K0sctlSearch;
+use crate::addons::{registry, AddonSettings, AddonsError, LbMode, Pool, Selection};
 use crate::deploy::PhaseName;
 use crate::util::exit::Category;
 use crate::util::text::plural;
@@ -161,6 +162,36 @@ pub const LIBVIRT_DRIVER: Var = Var::new(
     "kvm with hardware virtualization (kvm_intel/kvm_amd on x86_64, kvm on aarch64), else qemu",
     "kvm, qemu",
     "libvirt domain type",
+);
+
+pub const ADDONS: Var = Var::new(
+    Cluster,
+    "ADDONS",
+    "storage,load-balancer",
+    "a comma list of storage, load-balancer, ingress; or none",
+    "add-ons the deploy installs (see Add-ons)",
+);
+pub const LB_MODE: Var = Var::new(
+    Cluster,
+    "LB_MODE",
+    "l2 on libvirt, node-ip on Tart",
+    "l2 (libvirt only), node-ip",
+    "how LoadBalancer services get addresses: a pool announced on the node network, or the nodes' own",
+);
+pub const LB_POOL: Var = Var::new(
+    Cluster,
+    "LB_POOL",
+    "the 32 highest addresses of NODE_NETWORK (a /24: .223-.254)",
+    "a range A-B or a CIDR inside NODE_NETWORK, above .100 and without node addresses (LB_MODE=l2)",
+    "addresses LoadBalancer services get on libvirt",
+);
+
+pub const REGISTRY_MIRRORS: Var = Var::new(
+    Cluster,
+    "REGISTRY_MIRRORS",
+    "none",
+    "REGISTRY=URL[,REGISTRY=URL...], e.g. docker.io=http://192.168.56.1:5001",
+    "a mirror containerd tries first for each registry, on every node",
 );
 
 /// What the duration variables allow: plain seconds or a unit form (see [`parse_seconds`]).
@@ -316,6 +347,10 @@ pub const ALL_VARS: &[Var] = &[
     TART_IMAGE,
     LIBVIRT_BOX,
     LIBVIRT_DRIVER,
+    ADDONS,
+    LB_MODE,
+    LB_POOL,
+    REGISTRY_MIRRORS,
     K0S_VAGRANT_SSH_WAIT,
     K0S_VAGRANT_APPLY_TIMEOUT,
     K0S_VAGRANT_READY_TIMEOUT,
@@ -382,6 +417,7 @@ pub struct Settings {
     pub tart_image: String,
     pub libvirt_box: String,
     pub libvirt_driver: LibvirtDriver,
+    pub addons: AddonSettings,
 }
 
 /// The environment as strings: only the variables of [`ALL_VARS`], both spellings.
@@ -453,6 +489,14 @@ pub enum SettingsError {
         value: String,
         allowed: &'static str,
     },
+    #[error("ADDONS={value} names '{word}', which is no add-on (allowed {}); e.g. ADDONS=storage,load-balancer,ingress", ADDONS.allowed)]
+    BadAddon { value: String, word: String },
+    #[error("LB_POOL={value} is not an address range ({reason}); use a range A-B or a CIDR, e.g. LB_POOL=192.168.56.200-192.168.56.250")]
+    BadPool { value: String, reason: String },
+    #[error("REGISTRY_MIRRORS={value}: {reason}; use REGISTRY=URL pairs, e.g. REGISTRY_MIRRORS=docker.io=http://192.168.56.1:5001")]
+    BadMirror { value: String, reason: String },
+    #[error(transparent)]
+    Addons(#[from] AddonsError),
     #[error("{var} is set but empty; unset it for the default {default}")]
     EmptyText {
         var: &'static str,
@@ -757,6 +801,48 @@ fn k0s_version(raw: &RawSettings) -> Result<Option<String>, SettingsError> {
     Ok(Some(value.to_string()))
 }
 
+fn addon_settings(raw: &RawSettings, net: Ipv4Net) -> Result<AddonSettings, SettingsError> {
+    let selection = match raw.get(ADDONS)? {
+        None => Selection::default(),
+        Some((name, value)) if value.trim().is_empty() => {
+            return Err(SettingsError::EmptyText {
+                var: name,
+                default: ADDONS.default,
+            })
+        }
+        Some((_, value)) => Selection::parse(value).map_err(|word| SettingsError::BadAddon {
+            value: value.to_string(),
+            word,
+        })?,
+    };
+    let modes = [("l2", Some(LbMode::L2)), ("node-ip", Some(LbMode::NodeIp))];
+    let lb_mode = choice(raw, LB_MODE, &modes, None, true)?;
+    let lb_pool = match raw.get(LB_POOL)? {
+        Some((_, value)) if !value.trim().is_empty() => {
+            Some(Pool::parse(value).map_err(|reason| SettingsError::BadPool {
+                value: value.trim().to_string(),
+                reason,
+            })?)
+        }
+        _ => None,
+    };
+    let mirrors = match raw.get(REGISTRY_MIRRORS)? {
+        Some((_, value)) => registry::parse(value).map_err(|reason| SettingsError::BadMirror {
+            value: value.trim().to_string(),
+            reason,
+        })?,
+        None => Vec::new(),
+    };
+    let addons = AddonSettings {
+        selection,
+        lb_mode,
+        lb_pool,
+        mirrors,
+    };
+    addons.check(net)?;
+    Ok(addons)
+}
+
 fn libvirt_driver(raw: &RawSettings) -> Result<LibvirtDriver, SettingsError> {
     let words = [("kvm", LibvirtDriver::Kvm), ("qemu", LibvirtDriver::Qemu)];
     choice(raw, LIBVIRT_DRIVER, &words, LibvirtDriver::Auto, false)
@@ -1013,6 +1099,7 @@ impl Settings {
     pub fn from_raw(raw: &RawSettings) -> Result<Settings, SettingsError> {
         let control_plane_count = count(raw, CONTROL_PLANE_COUNT, 1, 1, 3)?;
         let worker_count = count(raw, WORKER_COUNT, 1, 1, 5)?;
+        let node_network = node_network(raw, control_plane_count, worker_count)?;
         Ok(Settings {
             control_plane_count,
             worker_count,
@@ -1029,11 +1116,12 @@ impl Settings {
                 " (Tart images are 20 GB and a Tart disk cannot shrink)",
             )?,
             cluster_name: cluster_name(raw)?,
-            node_network: node_network(raw, control_plane_count, worker_count)?,
+            node_network,
             k0s_version: k0s_version(raw)?,
             tart_image: text(raw, TART_IMAGE, DEFAULT_TART_IMAGE)?,
             libvirt_box: text(raw, LIBVIRT_BOX, DEFAULT_LIBVIRT_BOX)?,
             libvirt_driver: libvirt_driver(raw)?,
+            addons: addon_settings(raw, node_network)?,
         })
     }
 
@@ -1218,6 +1306,9 @@ mod tests {
             K0SCTL,
             VAGRANT_DOTFILE_PATH,
             VAGRANT_DEFAULT_PROVIDER,
+            LB_MODE,
+            LB_POOL,
+            REGISTRY_MIRRORS,
             K0S_VAGRANT_CACHE,
         ];
         let home = raw(&[("HOME", "/home/u")]);
@@ -1248,9 +1339,9 @@ mod tests {
                 told += 1;
             }
         }
-        // The counts, sizes and CPUs, the libvirt driver, the four limits, the four switches, the
-        // cache directory and the mirror.
-        assert_eq!(told, 18);
+        // The counts, sizes and CPUs, the libvirt driver, the add-ons and the load-balancer mode,
+        // the four limits, the four switches, the cache directory and the mirror.
+        assert_eq!(told, 20);
         assert!(K0S_VERSION.allowed.contains(MIN_K0S));
         let phases: Vec<&str> = <PhaseName as clap::ValueEnum>::value_variants()
             .iter()

@@ -100,6 +100,7 @@ pub fn validate(yaml: &str) -> Result<(), Invalid> {
         k0s_block(k0s, spec, &mut p);
     }
     binary_needs_version(spec, &mut p);
+    containerd_drop_ins(spec, &mut p);
     if p.is_empty() {
         Ok(())
     } else {
@@ -251,6 +252,57 @@ fn bad_perm(value: &Value) -> Option<String> {
     None
 }
 
+/// A containerd drop-in uploaded to `/etc/k0s/containerd.d` must be in the format of the
+/// containerd that `spec.k0s.version` ships (see `addons::registry`): the wrong one stops k0s from
+/// starting. Read from the uploaded file itself where it is on this host.
+fn containerd_drop_ins(spec: &Mapping, p: &mut Vec<String>) {
+    let Some(needed) = spec
+        .get("k0s")
+        .and_then(|k| k.get("version"))
+        .and_then(Value::as_str)
+        .and_then(crate::addons::registry::drop_in_format)
+    else {
+        return;
+    };
+    let hosts = spec
+        .get("hosts")
+        .and_then(Value::as_sequence)
+        .map_or(&[][..], |s| s.as_slice());
+    for (i, host) in hosts.iter().enumerate() {
+        let files = host
+            .get("files")
+            .and_then(Value::as_sequence)
+            .map_or(&[][..], |s| s.as_slice());
+        for file in files {
+            let dst = file.get("dstDir").and_then(Value::as_str).unwrap_or("");
+            let Some(src) = file.get("src").and_then(Value::as_str) else {
+                continue;
+            };
+            if dst.trim_end_matches('/') != crate::addons::registry::DROP_IN_DIR
+                || !src.ends_with(".toml")
+            {
+                continue;
+            }
+            // Not written yet (a preview): k0sctl reports a missing file when it uploads.
+            let Ok(text) = std::fs::read_to_string(src) else {
+                continue;
+            };
+            let format = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("version"))
+                .find_map(|rest| rest.trim().strip_prefix('=')?.trim().parse::<u32>().ok());
+            if format != Some(needed) {
+                p.push(format!(
+                    "host #{}: files: containerd drop-in {src} has version = {}, but k0s {} reads only version = {needed} (k0s 1.36 moved to containerd 2)",
+                    i + 1,
+                    format.map_or("none".to_string(), |f| f.to_string()),
+                    spec.get("k0s").and_then(|k| k.get("version")).and_then(Value::as_str).unwrap_or("?"),
+                ));
+            }
+        }
+    }
+}
+
 fn role(host: &Value) -> &str {
     host.get("role").and_then(Value::as_str).unwrap_or("")
 }
@@ -378,6 +430,77 @@ fn k0s_block(k0s: &Mapping, spec: &Mapping, p: &mut Vec<String>) {
     }
     if let Some(cplb) = network.and_then(|n| map_at(n, "controlPlaneLoadBalancing")) {
         control_plane_load_balancing(cplb, &roles, &gates, p);
+    }
+    if let Some(helm) = map_at(cfg, "extensions").and_then(|e| map_at(e, "helm")) {
+        helm_extensions(helm, p);
+    }
+}
+
+/// k0s' Helm extension schema (k0sproject/k0s `pkg/apis/k0s/v1beta1/extensions.go`): known keys,
+/// `values` a YAML string, and what `Chart.Validate` / `Repository.Validate` demand.
+fn helm_extensions(helm: &Mapping, p: &mut Vec<String>) {
+    const HELM_KEYS: &[&str] = &["concurrencyLevel", "repositories", "charts"];
+    const REPOSITORY_KEYS: &[&str] = &[
+        "name", "url", "insecure", "caFile", "certFile", "keyfile", "username", "password",
+    ];
+    const CHART_KEYS: &[&str] = &[
+        "name",
+        "chartname",
+        "version",
+        "values",
+        "namespace",
+        "timeout",
+        "forceUpgrade",
+        "order",
+    ];
+    let at = "spec.k0s.config.spec.extensions.helm";
+    unknown_k0s_keys(helm, HELM_KEYS, &format!("{at}."), p);
+    let items = |key: &str| {
+        helm.get(key)
+            .and_then(Value::as_sequence)
+            .map_or(&[][..], |s| s.as_slice())
+    };
+    for (i, repo) in items("repositories").iter().enumerate() {
+        let here = format!("{at}.repositories[{i}]");
+        let Some(repo) = repo.as_mapping() else {
+            p.push(format!("{here}: must be a mapping"));
+            continue;
+        };
+        unknown_k0s_keys(repo, REPOSITORY_KEYS, &format!("{here}."), p);
+        for key in ["name", "url"] {
+            if str_at(repo, key).is_none_or(str::is_empty) {
+                p.push(format!("{here}.{key}: must be set"));
+            }
+        }
+    }
+    for (i, chart) in items("charts").iter().enumerate() {
+        let here = format!("{at}.charts[{i}]");
+        let Some(chart) = chart.as_mapping() else {
+            p.push(format!("{here}: must be a mapping"));
+            continue;
+        };
+        unknown_k0s_keys(chart, CHART_KEYS, &format!("{here}."), p);
+        for key in ["name", "chartname", "namespace"] {
+            if str_at(chart, key).is_none_or(str::is_empty) {
+                p.push(format!("{here}.{key}: must be set"));
+            }
+        }
+        if chart.get("values").is_some_and(|v| !v.is_string()) {
+            p.push(format!("{here}.values: must be a YAML string (values: |)"));
+        }
+    }
+}
+
+/// Keys k0s' ClusterConfig types do not have: k0s would ignore or refuse them, and either way the
+/// setting meant is not applied.
+fn unknown_k0s_keys(map: &Mapping, known: &[&str], at: &str, p: &mut Vec<String>) {
+    for key in map.keys() {
+        let name = key.as_str().unwrap_or("?");
+        if !known.contains(&name) {
+            p.push(format!(
+                "{at}{name}: unknown key (k0s' ClusterConfig has no such field)"
+            ));
+        }
     }
 }
 

@@ -256,6 +256,48 @@ fn stub_deploy_until_render_stops_before_k0sctl() {
     assert!(c.state_dir().join("k0sctl.yaml").exists());
 }
 
+/// The add-on manifests the controllers' `files` upload are on the host where k0sctl.yaml says,
+/// with what the pool holds: the default `l2` pool announced on the interface preflight found.
+#[test]
+fn stub_render_writes_the_add_on_manifests_the_controllers_upload() {
+    let c = Cluster::new(1, 1);
+    let out = c.deploy(&["--until", "render"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(c.state_dir().join("k0sctl.yaml")).unwrap())
+            .unwrap();
+    let hosts = config["spec"]["hosts"].as_sequence().unwrap();
+    let addon_files = |host: &serde_yaml::Value| -> Vec<serde_yaml::Value> {
+        host["files"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|f| f["src"].as_str().unwrap().contains("/addons/"))
+            .cloned()
+            .collect()
+    };
+    let files = addon_files(&hosts[0]);
+    assert_eq!(files.len(), 2, "storage and the load-balancer pool");
+    assert!(
+        addon_files(&hosts[1]).is_empty(),
+        "workers get no manifests"
+    );
+    for file in files {
+        let src = std::path::Path::new(file["src"].as_str().unwrap());
+        assert!(src.starts_with(c.state_dir().join("addons")), "{src:?}");
+        let text = std::fs::read_to_string(src).unwrap();
+        if src.ends_with("pool.yaml") {
+            assert!(
+                text.contains("- 10.") || text.contains("- 192.168."),
+                "{text}"
+            );
+            assert!(text.contains("kind: L2Advertisement"), "{text}");
+        } else {
+            assert!(text.contains("storageclass.kubernetes.io/is-default-class"));
+        }
+    }
+}
+
 #[test]
 fn stub_apply_is_retried_once_after_a_transient_failure() {
     let c = Cluster::new(1, 1);
@@ -466,6 +508,71 @@ fn applies(c: &Cluster) -> usize {
         .iter()
         .filter(|l| l.starts_with("apply"))
         .count()
+}
+
+/// Registry mirrors: every node gets the containerd drop-in in the format of the cluster's k0s
+/// version and a hosts.toml per registry, written on the host where k0sctl.yaml says, and the
+/// validator reads the drop-in it uploads.
+#[test]
+fn stub_registry_mirrors_follow_the_k0s_version() {
+    for (version, format) in [
+        ("v1.35.7+k0s.0", "version = 2"),
+        ("v1.36.1+k0s.0", "version = 3"),
+    ] {
+        let c = Cluster::new(1, 1);
+        common::cache::seed(&c.cache_dir(), version, common::cache::host_arch());
+        let mirrors = ("REGISTRY_MIRRORS", "docker.io=http://10.0.0.1:5001");
+        let plan = c.plan_up_again(&[mirrors, ("K0S_VERSION", version)]);
+        assert_eq!(plan.status.code(), Some(0), "{}", outcome(&plan));
+        let out = c.deploy(&["--until", "render"]);
+        assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+        let config: serde_yaml::Value = serde_yaml::from_str(
+            &std::fs::read_to_string(c.state_dir().join("k0sctl.yaml")).unwrap(),
+        )
+        .unwrap();
+        for host in config["spec"]["hosts"].as_sequence().unwrap() {
+            let files = host["files"].as_sequence().unwrap();
+            let src = |dst: &str| {
+                let file = files.iter().find(|f| f["dstDir"] == dst).unwrap();
+                std::fs::read_to_string(file["src"].as_str().unwrap()).unwrap()
+            };
+            assert!(src("/etc/k0s/containerd.d").contains(format), "{version}");
+            assert!(src("/etc/k0s/containerd.d/certs.d/docker.io")
+                .contains("[host.\"http://10.0.0.1:5001\"]"));
+        }
+    }
+}
+
+/// k0sctl.yaml names every uploaded file with its SHA-256, so a changed manifest behind the same
+/// path makes `apply` run again instead of being skipped as unchanged.
+#[test]
+fn stub_a_changed_uploaded_file_makes_apply_run() {
+    let c = Cluster::new(1, 1);
+    let out = c.deploy(&["--until", "apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let config = || std::fs::read_to_string(c.state_dir().join("k0sctl.yaml")).unwrap();
+    let pool = c.state_dir().join("addons/k0s-vagrant-lb/pool.yaml");
+    let digest_line = |text: &str| {
+        text.lines()
+            .find(|l| l.ends_with(&format!(" {}", pool.display())))
+            .map(String::from)
+    };
+    let first = digest_line(&config()).expect("the pool's digest line");
+    assert!(first.starts_with("# upload sha256:"), "{first}");
+    let out = c.deploy(&["--until", "apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(applies(&c), 1, "unchanged: skipped");
+
+    let subnet = c.subnet;
+    let plan = c.plan_up_again(&[("LB_POOL", &format!("10.77.{subnet}.200-10.77.{subnet}.210"))]);
+    assert_eq!(plan.status.code(), Some(0), "{}", outcome(&plan));
+    let out = c.deploy(&["--until", "apply"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    assert_eq!(applies(&c), 2, "the pool changed: applied again");
+    assert!(std::fs::read_to_string(&pool)
+        .unwrap()
+        .contains(".200-10.77."));
+    assert_ne!(digest_line(&config()), Some(first));
 }
 
 /// Vagrant's facts as the post-up trigger writes them.

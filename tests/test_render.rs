@@ -21,7 +21,18 @@ struct Fixture {
     inventory: bool,
 }
 
-const DATA_DIR: &str = "/home/dev/k0s-vagrant/.vagrant";
+/// Stable, so the snapshots are; the add-on files the configs upload are written below it, since
+/// the validator checks that they exist.
+const DATA_DIR: &str = "/tmp/k0sv-render/k0s-vagrant/.vagrant";
+
+/// Renders `context` after writing the add-on files it uploads, as the deploy's render phase does.
+fn render_written(context: &RenderContext) -> String {
+    for (path, content) in &context.stack_files {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    context.render().unwrap()
+}
 
 /// What `vagrant up` would report: libvirt SSH goes to the management network, Tart's to the
 /// DHCP address that is also the node address; the private NIC is ens5 on libvirt (as the VM tier
@@ -78,18 +89,34 @@ fn k0sctl_yaml_snapshots_pass_our_validator() {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let plan = plan_for(fixture.provider, &fixture.env);
         let inventory = fixture.inventory.then(|| inventory_for(&plan));
-        let yaml = RenderContext::new(&plan, inventory.as_ref(), Path::new(DATA_DIR))
-            .unwrap()
-            .render()
-            .unwrap();
+        let context = RenderContext::new(&plan, inventory.as_ref(), Path::new(DATA_DIR)).unwrap();
+        let yaml = if fixture.inventory {
+            render_written(&context)
+        } else {
+            context.render().unwrap()
+        };
         if fixture.inventory {
             validate(&yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         } else {
             // A preview holds placeholders, which are not addresses.
             assert!(yaml.contains("<") || fixture.provider == Provider::Libvirt);
         }
-        insta::assert_snapshot!(yaml);
+        // The files the controllers get, each named by the config; the storage manifest is the
+        // same for every plan (its own snapshot below).
+        let mut shown = yaml.clone();
+        for (path, content) in &context.stack_files {
+            assert!(yaml.contains(&format!("src: {:?}", path.display().to_string())));
+            if !path.ends_with("local-path.yaml") {
+                shown.push_str(&format!("\n# {}\n{content}", path.display()));
+            }
+        }
+        insta::assert_snapshot!(shown);
     });
+}
+
+#[test]
+fn storage_manifest() {
+    insta::assert_snapshot!(k0s_vagrant::addons::storage::manifest());
 }
 
 #[test]
@@ -102,11 +129,10 @@ fn every_valid_combination_renders_a_valid_file() {
                     ("WORKER_COUNT".to_string(), w.to_string()),
                 ]);
                 let plan = plan_for(provider, &env);
-                let yaml =
-                    RenderContext::new(&plan, Some(&inventory_for(&plan)), Path::new(DATA_DIR))
-                        .unwrap()
-                        .render()
-                        .unwrap();
+                let yaml = render_written(
+                    &RenderContext::new(&plan, Some(&inventory_for(&plan)), Path::new(DATA_DIR))
+                        .unwrap(),
+                );
                 validate(&yaml).unwrap_or_else(|e| panic!("{provider:?} {c}c{w}w: {e}"));
                 let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
                 let hosts = doc["spec"]["hosts"].as_sequence().unwrap();
@@ -122,10 +148,8 @@ fn every_valid_combination_renders_a_valid_file() {
 }
 
 fn rendered(plan: &Plan, inventory: &Inventory) -> serde_yaml::Value {
-    let yaml = RenderContext::new(plan, Some(inventory), Path::new(DATA_DIR))
-        .unwrap()
-        .render()
-        .unwrap();
+    let yaml =
+        render_written(&RenderContext::new(plan, Some(inventory), Path::new(DATA_DIR)).unwrap());
     validate(&yaml).unwrap();
     serde_yaml::from_str(&yaml).unwrap()
 }
@@ -274,11 +298,11 @@ fn k0sctl_yaml_with_uploads_from_the_cache_passes_our_validator() {
         ]);
         // K0S_VERSION is empty: the uploads bring their version.
         let plan = plan_for(provider, &env);
-        let yaml = RenderContext::new(&plan, Some(&inventory_for(&plan)), Path::new(DATA_DIR))
-            .unwrap()
-            .with_uploads(Some(&artifacts))
-            .render()
-            .unwrap();
+        let yaml = render_written(
+            &RenderContext::new(&plan, Some(&inventory_for(&plan)), Path::new(DATA_DIR))
+                .unwrap()
+                .with_uploads(Some(&artifacts)),
+        );
         validate(&yaml).unwrap_or_else(|e| panic!("{provider:?}: {e}"));
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
         let hosts = doc["spec"]["hosts"].as_sequence().unwrap();

@@ -2,6 +2,7 @@
 //! [`probe::Probe`]), the named checks over that, the API as this host sees it, Node objects, the
 //! workload probe and the failure drill.
 
+pub mod addons;
 pub mod api;
 pub mod checks;
 pub mod drill;

@@ -69,7 +69,12 @@ struct PodSpec {
     node_name: Option<String>,
 }
 
-fn kubectl(session: &Session, k0s: &str, args: &str, limits: &Limits) -> Result<String, String> {
+pub(crate) fn kubectl(
+    session: &Session,
+    k0s: &str,
+    args: &str,
+    limits: &Limits,
+) -> Result<String, String> {
     session
         .run(&node::kubectl(k0s, args), limits.command)
         .map_err(|e| e.to_string())
@@ -170,7 +175,7 @@ fn probe(
 }
 
 /// A session to the first controller that answers, and its k0s.
-fn controller_session(
+pub(crate) fn controller_session(
     plan: &Plan,
     inventory: &Inventory,
     kh: &KnownHosts,

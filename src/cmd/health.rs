@@ -3,7 +3,7 @@
 use super::{print_stdout, Running};
 use crate::adapters::vagrant::Project;
 use crate::cli::HealthArgs;
-use crate::cluster::{checks, report, workloads, SCHEMA_VERSION};
+use crate::cluster::{addons, checks, report, workloads, SCHEMA_VERSION};
 use crate::error::Error;
 
 /// `health --json`.
@@ -27,6 +27,15 @@ pub fn run(project: &Project, args: &HealthArgs) -> Result<(), Error> {
             &running.known_hosts,
             &report::Limits::default(),
             wait,
+        ));
+    }
+    if args.addons {
+        checks.extend(addons::checks(
+            plan,
+            &running.inventory,
+            &running.known_hosts,
+            &report::Limits::default(),
+            std::time::Duration::from_secs(120),
         ));
     }
     let healthy = checks.iter().all(|c| c.ok);

@@ -25,7 +25,7 @@ use crate::host::HostFacts;
 use crate::inventory::Inventory;
 use crate::lock;
 use crate::plan::{self as plan_mod, Plan};
-use crate::settings::{self, RawSettings, Settings};
+use crate::settings::{self, RawSettings, Settings, SettingsError};
 
 /// The project the helper works on: `--project-dir`, else the nearest Vagrantfile upwards.
 pub fn project(dir: Option<std::path::PathBuf>, env: &RawSettings) -> Project {
@@ -53,6 +53,10 @@ pub(crate) fn wanted_plan(
             vagrant::resolve_provider(invocation, env.value(settings::VAGRANT_DEFAULT_PROVIDER))?
         }
     };
+    settings
+        .addons
+        .check_provider(provider)
+        .map_err(SettingsError::from)?;
     Ok(Plan::from_settings(&settings, provider, host))
 }
 

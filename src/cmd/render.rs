@@ -5,9 +5,9 @@ use crate::adapters::vagrant::Project;
 use crate::cli::RenderArgs;
 use crate::error::Error;
 use crate::inventory::{self, Inventory};
+use crate::render;
 use crate::settings::RawSettings;
 use crate::util::files;
-use crate::{render, validate};
 
 pub fn run(project: &Project, args: &RenderArgs, env: &RawSettings) -> Result<(), Error> {
     let plan = current_plan(project, env)?;
@@ -16,14 +16,17 @@ pub fn run(project: &Project, args: &RenderArgs, env: &RawSettings) -> Result<()
         Err(inventory::InventoryError::Missing { .. }) => None,
         Err(e) => return Err(e.into()),
     };
-    // What the deploy would upload: the cached artifacts its artifacts phase recorded.
-    let uploads = crate::deploy::artifacts::recorded(&project.state_dir(), &plan);
-    let yaml = render::RenderContext::new(&plan, inventory.as_ref(), &project.data_dir)?
-        .with_uploads(uploads.as_ref())
-        .render()?;
-    if inventory.is_some() {
-        validate::validate(&yaml)?;
-    }
+    let yaml = match &inventory {
+        // What the deploy writes: with the add-on files it uploads and their digests.
+        Some(inventory) => crate::deploy::render::rendered(&plan, inventory, &project.state_dir())?,
+        // A preview: the cached artifacts the artifacts phase recorded, nothing written.
+        None => {
+            let uploads = crate::deploy::artifacts::recorded(&project.state_dir(), &plan);
+            render::RenderContext::new(&plan, None, &project.data_dir)?
+                .with_uploads(uploads.as_ref())
+                .render()?
+        }
+    };
     match &args.output {
         Some(path) => files::write_atomic(path, yaml.as_bytes(), None).map_err(Error::from),
         None => print_stdout(&yaml),

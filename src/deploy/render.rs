@@ -7,19 +7,53 @@ use crate::error::Error;
 use crate::inventory::Inventory;
 use crate::plan::Plan;
 use crate::render::RenderContext;
+use crate::util::digest::sha256_file;
 use crate::util::files::write_atomic;
 
 pub struct Render;
 
-/// k0sctl.yaml for the plan and the inventory, checked by our validator.
-fn rendered(plan: &Plan, inventory: &Inventory, state_dir: &Path) -> Result<String, Error> {
+/// k0sctl.yaml for the plan and the inventory, checked by our validator, after writing the add-on
+/// manifests it uploads (each only when its content changed). It ends with the SHA-256 of every
+/// file it uploads, so a changed file behind an unchanged path changes k0sctl.yaml too, and
+/// `apply` runs instead of being skipped (k0sctl uploads only files that changed,
+/// `phase/upload_files.go`).
+pub(crate) fn rendered(
+    plan: &Plan,
+    inventory: &Inventory,
+    state_dir: &Path,
+) -> Result<String, Error> {
     let data_dir = state_dir.parent().unwrap_or(state_dir);
     let uploads = super::artifacts::recorded(state_dir, plan);
-    let yaml = RenderContext::new(plan, Some(inventory), data_dir)?
-        .with_uploads(uploads.as_ref())
-        .render()?;
+    let context =
+        RenderContext::new(plan, Some(inventory), data_dir)?.with_uploads(uploads.as_ref());
+    // The validator checks that every uploaded file is there.
+    for (path, content) in &context.stack_files {
+        if std::fs::read_to_string(path).ok().as_deref() != Some(content.as_str()) {
+            write_atomic(path, content.as_bytes(), None)?;
+        }
+    }
+    let yaml = context.render()?;
     crate::validate::validate(&yaml)?;
-    Ok(yaml)
+    let digests = upload_digests(&yaml)?;
+    Ok(yaml + &digests)
+}
+
+/// One comment line per uploaded file (`files[].src`, `k0sBinaryPath`): its SHA-256 and path.
+fn upload_digests(yaml: &str) -> Result<String, Error> {
+    let config: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap_or_default();
+    let mut sources = std::collections::BTreeSet::new();
+    for host in config["spec"]["hosts"].as_sequence().into_iter().flatten() {
+        sources.extend(host["k0sBinaryPath"].as_str());
+        for file in host["files"].as_sequence().into_iter().flatten() {
+            sources.extend(file["src"].as_str());
+        }
+    }
+    let mut lines = String::new();
+    for src in sources {
+        let digest = sha256_file(Path::new(src))?;
+        lines.push_str(&format!("# upload sha256:{digest} {src}\n"));
+    }
+    Ok(lines)
 }
 
 /// Writes k0sctl.yaml again after a change the cluster already has (a recorded version, a node

@@ -1,5 +1,6 @@
 //! Small tools every layer uses: atomic state files, tables, text, versions, threads.
 
+pub mod digest;
 pub mod exit;
 pub mod files;
 pub mod table;
