@@ -213,14 +213,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The SHA-256 of a file, as lowercase hex.
-pub fn sha256_file(path: &Path) -> Result<String, FileError> {
-    let mut file = std::fs::File::open(path).map_err(FileError::new(FileOp::Read, path))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(FileError::new(FileOp::Read, path))?;
-    Ok(hex(&hasher.finalize()))
-}
-
 /// A bar with size, rate and time left on a terminal; otherwise one line now and one at the end.
 enum Progress {
     Bar(indicatif::ProgressBar),

@@ -1,6 +1,5 @@
 //! SHA-256 of files, streamed (image bundles and k0s binaries are hundreds of MB).
 
-use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -9,18 +8,9 @@ use super::files::{FileError, FileOp};
 
 /// The file's SHA-256, lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String, FileError> {
-    let fail = FileError::new(FileOp::Read, path);
     let mut file = std::fs::File::open(path).map_err(FileError::new(FileOp::Read, path))?;
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => hasher.update(&buffer[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(fail(e)),
-        }
-    }
+    std::io::copy(&mut file, &mut hasher).map_err(FileError::new(FileOp::Read, path))?;
     Ok(hasher
         .finalize()
         .iter()
