@@ -319,6 +319,34 @@ fn stub_helper(dir: &Path, body: &str) -> PathBuf {
     path
 }
 
+/// A STAND-IN helper that appends its command line to `calls` when it runs `command`, then exits
+/// with `exit` (a shell word, e.g. `0` or `"${REMOVE_EXIT:-0}"`), or hands it to the real helper
+/// when `exit` is `None`; every other command goes to the real helper.
+fn recording_stub(dir: &Path, command: &str, calls: &Path, exit: Option<&str>) -> PathBuf {
+    let after = exit.map_or(String::new(), |code| format!(" exit {code};"));
+    stub_helper(
+        dir,
+        &format!(
+            "case \" $* \" in *' {command} '*) echo \"$*\" >> {};{after}; esac\nexec {} \"$@\"",
+            calls.display(),
+            env!("CARGO_BIN_EXE_k0s-vagrant")
+        ),
+    )
+}
+
+/// worker-1 and worker-2 as machines a real libvirtd knows (shut-off domains), and a plan lock
+/// with two workers.
+fn two_created_workers(lab: &mut Lab, p: &Project) {
+    write_up_lock(p, "2");
+    for (name, domain) in [
+        ("worker-1", "k0sv-test-w1"),
+        ("worker-2", "k0sv-test-worker-2"),
+    ] {
+        let uuid = lab.define_idle_domain(domain, p.scratch.path()).unwrap();
+        common::mark_created(&p.data(), name, "libvirt", &uuid);
+    }
+}
+
 #[test]
 fn vagrantfile_aborts_on_a_broken_stub_helper() {
     if skip() {
@@ -538,22 +566,13 @@ fn stub_helper_partial_destroy_takes_the_machine_out_first_and_stops_when_refuse
     }
     let mut lab = Lab::start("k0sv-test-remove").expect("start libvirtd in a network namespace");
     let p = Project::new();
-    write_up_lock(&p, "2");
-    for (name, domain) in [
-        ("worker-1", "k0sv-test-w1"),
-        ("worker-2", "k0sv-test-worker-2"),
-    ] {
-        let uuid = lab.define_idle_domain(domain, p.scratch.path()).unwrap();
-        common::mark_created(&p.data(), name, "libvirt", &uuid);
-    }
+    two_created_workers(&mut lab, &p);
     let calls = p.scratch.path().join("remove-calls");
-    let stub = stub_helper(
+    let stub = recording_stub(
         p.scratch.path(),
-        &format!(
-            "case \" $* \" in *' remove '*) echo \"$*\" >> {}; exit \"${{REMOVE_EXIT:-0}}\";; esac\nexec {} \"$@\"",
-            calls.display(),
-            env!("CARGO_BIN_EXE_k0s-vagrant")
-        ),
+        "remove",
+        &calls,
+        Some("\"${REMOVE_EXIT:-0}\""),
     );
     let bin = ("K0S_VAGRANT_BIN", stub.to_str().unwrap());
 
@@ -601,23 +620,9 @@ fn stub_helper_lower_count_on_up_destroys_the_dropped_machine_through_vagrant_th
     }
     let mut lab = Lab::start("k0sv-test-shrink").expect("start libvirtd in a network namespace");
     let p = Project::new();
-    write_up_lock(&p, "2");
-    for (name, domain) in [
-        ("worker-1", "k0sv-test-w1"),
-        ("worker-2", "k0sv-test-worker-2"),
-    ] {
-        let uuid = lab.define_idle_domain(domain, p.scratch.path()).unwrap();
-        common::mark_created(&p.data(), name, "libvirt", &uuid);
-    }
+    two_created_workers(&mut lab, &p);
     let calls = p.scratch.path().join("remove-calls");
-    let stub = stub_helper(
-        p.scratch.path(),
-        &format!(
-            "case \" $* \" in *' remove '*) echo \"$*\" >> {}; exit 0;; esac\nexec {} \"$@\"",
-            calls.display(),
-            env!("CARGO_BIN_EXE_k0s-vagrant")
-        ),
-    );
+    let stub = recording_stub(p.scratch.path(), "remove", &calls, Some("0"));
     let out = p.vagrant_in(
         lab.command("vagrant"),
         "up control-plane-1",
@@ -814,14 +819,7 @@ fn halt_asks_the_helper_to_stop_k0s_before_each_machine_workers_first() {
     }
     let p = Project::new();
     let calls = p.scratch.path().join("stop-calls");
-    let stub = stub_helper(
-        p.scratch.path(),
-        &format!(
-            "case \" $* \" in *' stop '*) echo \"$*\" >> {};; esac\nexec {} \"$@\"",
-            calls.display(),
-            env!("CARGO_BIN_EXE_k0s-vagrant")
-        ),
-    );
+    let stub = recording_stub(p.scratch.path(), "stop", &calls, None);
     let out = p.vagrant(
         "halt",
         &[
