@@ -30,9 +30,7 @@ fn address(c: &Cluster, node: &str) -> String {
 
 #[test]
 fn stub_remove_takes_a_worker_and_a_controller_out_one_at_a_time_and_forgets_them() {
-    let c = Cluster::new(3, 2);
-    let deployed = c.deploy(&["--until", "taints"]);
-    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let c = deployed(3, 2);
     let calls_before = c.k0s_calls().len();
 
     let out = helper_in(&c, &["remove", "control-plane-3", "worker-2"]);
@@ -110,9 +108,7 @@ fn stub_remove_takes_a_worker_and_a_controller_out_one_at_a_time_and_forgets_the
 
 #[test]
 fn stub_remove_refuses_before_anything_changes() {
-    let c = Cluster::new(3, 1);
-    let deployed = c.deploy(&["--until", "taints"]);
-    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let c = deployed(3, 1);
     let refused = |args: &[&str], expected: &str| {
         let calls = c.k0s_calls().len();
         let out = helper_in(&c, args);
@@ -155,9 +151,7 @@ fn stub_remove_refuses_before_anything_changes() {
 /// still goes.
 #[test]
 fn stub_remove_of_a_node_that_is_not_ready_skips_the_drain() {
-    let c = Cluster::new(1, 2);
-    let deployed = c.deploy(&["--until", "taints"]);
-    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let c = deployed(1, 2);
     std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
     std::fs::write(state(&c).join("stopped").join("worker-2"), "").unwrap();
     let out = helper_in(&c, &["remove", "worker-2"]);
@@ -180,9 +174,7 @@ fn stub_remove_of_a_node_that_is_not_ready_skips_the_drain() {
 /// part needs `-f` (Vagrant asks only after the trigger), and with it the named nodes leave.
 #[test]
 fn stub_before_destroy_takes_out_only_part_of_a_cluster_and_only_with_force() {
-    let c = Cluster::new(1, 2);
-    let deployed = c.deploy(&["--until", "taints"]);
-    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let c = deployed(1, 2);
     let data = c.project.path().join(".vagrant");
     for (name, _) in &c.planned {
         common::mark_created(
@@ -231,6 +223,14 @@ fn stub_before_destroy_takes_out_only_part_of_a_cluster_and_only_with_force() {
     );
 }
 
+/// A stand-in cluster deployed up to its taints.
+fn deployed(controllers: u32, workers: u32) -> Cluster {
+    let c = Cluster::new(controllers, workers);
+    let out = c.deploy(&["--until", "taints"]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    c
+}
+
 fn mark_all_created(c: &Cluster) {
     let data = c.project.path().join(".vagrant");
     for (name, _) in &c.planned {
@@ -261,9 +261,7 @@ fn changes_since(c: &Cluster, from: usize) -> Vec<String> {
 /// `vagrant destroy -f` that follows finds nothing left to do on the cluster and forgets them.
 #[test]
 fn stub_remove_by_hand_keeps_existing_machines_in_the_plan_until_destroy_finishes() {
-    let c = Cluster::new(2, 2);
-    let deployed = c.deploy(&["--until", "taints"]);
-    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let c = deployed(2, 2);
     mark_all_created(&c);
     let out = helper_in(&c, &["remove", "control-plane-2", "worker-2"]);
     assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
@@ -307,9 +305,7 @@ fn stub_remove_by_hand_keeps_existing_machines_in_the_plan_until_destroy_finishe
 /// left etcd) is run again: what is done is skipped, the rest happens.
 #[test]
 fn stub_remove_run_again_after_a_failed_step_skips_what_is_done() {
-    let c = Cluster::new(3, 1);
-    let deployed = c.deploy(&["--until", "taints"]);
-    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let c = deployed(3, 1);
     std::fs::write(state(&c).join("delete-fails"), "").unwrap();
     let failed = helper_in(&c, &["remove", "control-plane-3"]);
     assert_eq!(failed.status.code(), Some(4), "{}", outcome(&failed));
@@ -351,9 +347,7 @@ fn stub_remove_run_again_after_a_failed_step_skips_what_is_done() {
 /// A leave that answers success while etcd still lists the member stops the removal.
 #[test]
 fn stub_remove_stops_when_the_member_is_still_listed_after_the_leave() {
-    let c = Cluster::new(3, 1);
-    let deployed = c.deploy(&["--until", "taints"]);
-    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let c = deployed(3, 1);
     std::fs::write(state(&c).join("leave-ignored"), "").unwrap();
     let out = helper_in(&c, &["remove", "control-plane-3"]);
     assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
@@ -409,9 +403,7 @@ fn plan_up_with_stand_in_vagrant(c: &Cluster, vars: &[(&str, &str)]) -> std::pro
 /// (workers first, the highest number first), and the plan goes on with the rest.
 #[test]
 fn stub_up_with_lower_counts_removes_nodes_one_at_a_time_then_plans_the_rest() {
-    let c = Cluster::new(3, 2);
-    let deployed = c.deploy(&["--until", "taints"]);
-    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let c = deployed(3, 2);
     mark_all_created(&c);
     let calls = c.k0s_calls().len();
     let out =
@@ -476,9 +468,7 @@ fn stub_up_with_lower_counts_removes_nodes_one_at_a_time_then_plans_the_rest() {
 /// `WORKER_COUNT=1` in the same command removes nothing either.
 #[test]
 fn stub_up_with_a_lower_count_that_breaks_quorum_removes_nothing() {
-    let c = Cluster::new(3, 2);
-    let deployed = c.deploy(&["--until", "taints"]);
-    assert_eq!(deployed.status.code(), Some(0), "{}", outcome(&deployed));
+    let c = deployed(3, 2);
     mark_all_created(&c);
     std::fs::create_dir_all(state(&c).join("stopped")).unwrap();
     std::fs::write(state(&c).join("stopped").join("control-plane-2"), "").unwrap();
