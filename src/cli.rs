@@ -142,8 +142,8 @@ pub struct CacheArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum CacheAction {
-    /// Download the k0s binary and the airgap image bundle of a version into the cache (nothing
-    /// when they are there already).
+    /// Download the k0s binary and the airgap image bundle of a version into the cache, and the
+    /// charts and images of the add-ons ADDONS names (nothing that is there already).
     #[command(disable_version_flag = true)]
     Fetch {
         /// The k0s version, e.g. v1.33.4+k0s.0.
@@ -156,9 +156,10 @@ pub enum CacheAction {
         #[arg(long, value_enum)]
         arch: Option<crate::cache::Arch>,
     },
-    /// One line per version and architecture: size, verified, last used.
+    /// One line per version and architecture: size, verified, last used; then the add-on files.
     List,
-    /// Remove cached versions except the one this project's cluster records and the newest N.
+    /// Remove cached versions except the one this project's cluster records and the newest N,
+    /// and add-on files this release no longer pins.
     Prune {
         /// How many of the newest versions to keep besides the recorded one.
         #[arg(long, default_value_t = 1, value_name = "N")]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::addons::{registry, HelmChart, HelmRepository, StackFile, MANIFESTS_DIR};
+use crate::addons::{registry, HelmChart, HelmRepository, StackFile, CHARTS_DIR, MANIFESTS_DIR};
 use crate::inventory::Inventory;
 use crate::plan::{ApiMode, K0sRole, Node, Plan, Provider};
 use crate::util::exit::Category;
@@ -232,19 +232,60 @@ impl RenderContext {
     }
 
     /// Uploads the cached artifacts to every host; the version becomes theirs, which k0sctl
-    /// checks the uploaded binary against.
+    /// checks the uploaded binary against. Cached add-ons (offline) go with them: the image
+    /// bundles to every host, the charts to every controller, and the charts are installed from
+    /// there, with no repository.
     pub fn with_uploads(mut self, artifacts: Option<&crate::cache::Artifacts>) -> RenderContext {
-        if let Some(a) = artifacts {
-            self.k0s_version = Some(a.version.clone());
-            self.k0s_binary = Some(absolute(&a.binary));
-            let bundle = Upload {
-                name: "k0s-airgap-bundle".to_string(),
-                src: absolute(&a.bundle),
-                dst_dir: IMAGES_DIR.to_string(),
-                perm: BUNDLE_PERM,
-            };
-            for host in &mut self.hosts {
-                host.files.insert(0, bundle.clone());
+        let Some(a) = artifacts else {
+            return self;
+        };
+        self.k0s_version = Some(a.version.clone());
+        self.k0s_binary = Some(absolute(&a.binary));
+        let image_upload = |name: String, src: &Path| Upload {
+            name,
+            src: absolute(src),
+            dst_dir: IMAGES_DIR.to_string(),
+            perm: BUNDLE_PERM,
+        };
+        let images: Vec<Upload> =
+            std::iter::once(image_upload("k0s-airgap-bundle".into(), &a.bundle))
+                .chain(a.addons.bundles.iter().map(|b| {
+                    let name = b.file_name().unwrap_or_default().to_string_lossy();
+                    image_upload(format!("images/{name}"), b)
+                }))
+                .collect();
+        let charts: Vec<Upload> = a
+            .addons
+            .charts
+            .iter()
+            .map(|c| Upload {
+                name: format!("charts/{}-{}.tgz", c.name, c.version),
+                src: absolute(&c.path),
+                dst_dir: CHARTS_DIR.to_string(),
+                perm: "0644",
+            })
+            .collect();
+        for host in &mut self.hosts {
+            let controller = host.role == K0sRole::ControllerWorker.as_str();
+            let ours = images
+                .iter()
+                .chain(charts.iter().filter(|_| controller))
+                .cloned();
+            host.files.splice(0..0, ours);
+        }
+        if !a.addons.charts.is_empty() {
+            self.helm_repositories.clear();
+            for chart in &mut self.helm_charts {
+                let cached = a.addons.charts.iter().find(|c| {
+                    chart
+                        .chartname
+                        .strip_suffix(c.name.as_str())
+                        .is_some_and(|r| r.ends_with('/'))
+                });
+                if let Some(file) = cached.and_then(|c| c.path.file_name()) {
+                    // Where k0sctl puts it: dstDir and the source's file name.
+                    chart.chartname = format!("{CHARTS_DIR}/{}", file.to_string_lossy());
+                }
             }
         }
         self

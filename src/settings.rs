@@ -281,6 +281,13 @@ pub const K0S_VAGRANT_MIRROR: Var = Var::new(
     "an http:// or https:// URL holding <version>/<asset> and <version>/sha256sums.txt",
     "where k0s releases are downloaded from; a mirror also answers stable.txt at its top",
 );
+pub const CHART_MIRRORS: Var = Var::new(
+    Runtime,
+    "CHART_MIRRORS",
+    "none",
+    "REPOSITORY=URL[,REPOSITORY=URL...] for metallb, traefik, e.g. metallb=https://charts.example/metallb",
+    "the Helm repository an add-on's chart is fetched from for offline use, instead of its own",
+);
 pub const K0S_VAGRANT_OFFLINE: Var = Var::new(
     Runtime,
     "K0S_VAGRANT_OFFLINE",
@@ -363,6 +370,7 @@ pub const ALL_VARS: &[Var] = &[
     VAGRANT_DEFAULT_PROVIDER,
     K0S_VAGRANT_CACHE,
     K0S_VAGRANT_MIRROR,
+    CHART_MIRRORS,
     K0S_VAGRANT_OFFLINE,
     KUBECONFIG,
     HOME,
@@ -495,6 +503,8 @@ pub enum SettingsError {
     BadPool { value: String, reason: String },
     #[error("REGISTRY_MIRRORS={value}: {reason}; use REGISTRY=URL pairs, e.g. REGISTRY_MIRRORS=docker.io=http://192.168.56.1:5001")]
     BadMirror { value: String, reason: String },
+    #[error("CHART_MIRRORS={value}: {reason}; use REPOSITORY=URL pairs for {}, e.g. CHART_MIRRORS=metallb=https://charts.example/metallb", CHART_REPOSITORIES.join(", "))]
+    BadChartMirror { value: String, reason: String },
     #[error(transparent)]
     Addons(#[from] AddonsError),
     #[error("{var} is set but empty; unset it for the default {default}")]
@@ -826,13 +836,7 @@ fn addon_settings(raw: &RawSettings, net: Ipv4Net) -> Result<AddonSettings, Sett
         }
         _ => None,
     };
-    let mirrors = match raw.get(REGISTRY_MIRRORS)? {
-        Some((_, value)) => registry::parse(value).map_err(|reason| SettingsError::BadMirror {
-            value: value.trim().to_string(),
-            reason,
-        })?,
-        None => Vec::new(),
-    };
+    let mirrors = registry_mirrors(raw)?;
     let addons = AddonSettings {
         selection,
         lb_mode,
@@ -1052,7 +1056,41 @@ pub fn cache_config(
         stable_url,
         offline,
         proxy,
+        registry_mirrors: registry_mirrors(raw)?,
+        chart_mirrors: chart_mirrors(raw)?,
     })
+}
+
+fn registry_mirrors(raw: &RawSettings) -> Result<Vec<registry::Mirror>, SettingsError> {
+    Ok(match raw.get(REGISTRY_MIRRORS)? {
+        Some((_, value)) => registry::parse(value).map_err(|reason| SettingsError::BadMirror {
+            value: value.trim().to_string(),
+            reason,
+        })?,
+        None => Vec::new(),
+    })
+}
+
+/// The Helm repositories of the add-ons, by the names CHART_MIRRORS uses.
+const CHART_REPOSITORIES: [&str; 2] = ["metallb", "traefik"];
+
+/// CHART_MIRRORS: `REPOSITORY=URL` pairs, in the form REGISTRY_MIRRORS takes, for known names.
+fn chart_mirrors(raw: &RawSettings) -> Result<Vec<registry::Mirror>, SettingsError> {
+    let Some((_, value)) = raw.get(CHART_MIRRORS)? else {
+        return Ok(Vec::new());
+    };
+    let bad = |reason: String| SettingsError::BadChartMirror {
+        value: value.trim().to_string(),
+        reason,
+    };
+    let mirrors = registry::parse(value).map_err(bad)?;
+    match mirrors
+        .iter()
+        .find(|m| !CHART_REPOSITORIES.contains(&m.registry.as_str()))
+    {
+        Some(m) => Err(bad(format!("'{}' is no add-on's repository", m.registry))),
+        None => Ok(mirrors),
+    }
 }
 
 /// How `deploy` runs: its limits, where it stops, whether it runs at all, the kubeconfig merge and
@@ -1309,6 +1347,7 @@ mod tests {
             LB_MODE,
             LB_POOL,
             REGISTRY_MIRRORS,
+            CHART_MIRRORS,
             K0S_VAGRANT_CACHE,
         ];
         let home = raw(&[("HOME", "/home/u")]);

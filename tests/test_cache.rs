@@ -6,14 +6,17 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
-use common::cache::{content, host_arch, seed, sha256, Answer, Mirror};
+use common::cache::{content, host_arch, seed, sha256, Answer, Mirror, ServedImage};
 use common::cluster::Cluster;
 use common::{env, helper, outcome, stderr, stdout, Scratch};
 use k0s_vagrant::cache::download::Http;
 use k0s_vagrant::cache::{Arch, Artifact, Cache, CacheError, Config};
+use k0s_vagrant::images::archive;
 
 const V: &str = "v1.33.4+k0s.0";
 
@@ -24,6 +27,8 @@ fn config(dir: &Path, mirror: &Mirror) -> Config {
         stable_url: format!("{}/stable.txt", mirror.base),
         offline: false,
         proxy: None,
+        registry_mirrors: Vec::new(),
+        chart_mirrors: Vec::new(),
     }
 }
 
@@ -56,9 +61,11 @@ fn files(dir: &Path) -> Vec<String> {
 fn cache_cli(dir: &Path, mirror: &Mirror, args: &[&str]) -> std::process::Output {
     let project = dir.join("project");
     std::fs::create_dir_all(&project).unwrap();
+    // No add-ons: their images and charts come from registries this test does not stand in for.
     helper(&env(&[
         ("K0S_VAGRANT_CACHE", dir.join("cache").to_str().unwrap()),
         ("K0S_VAGRANT_MIRROR", &mirror.base),
+        ("ADDONS", "none"),
     ]))
     .arg("--project-dir")
     .arg(&project)
@@ -266,6 +273,8 @@ fn an_unreachable_mirror_is_a_network_error_naming_the_url() {
         stable_url: format!("http://127.0.0.1:{port}/stable.txt"),
         offline: false,
         proxy: None,
+        registry_mirrors: Vec::new(),
+        chart_mirrors: Vec::new(),
     };
     let cache = Cache::with_http(config, http);
     let line = cache.resolve_version(Arch::Amd64).unwrap_err().to_string();
@@ -385,6 +394,11 @@ fn list_shows_version_arch_size_verified_and_last_use_and_prune_keeps_the_record
         seed(&cache, v, Arch::Amd64);
     }
     seed(&cache, "v1.34.1+k0s.0", Arch::Arm64);
+    // An add-on bundle this release no longer pins.
+    common::cache::seed_file(
+        &cache.join("addons/images/amd64/addon-storage-v0.0.36.tar"),
+        b"old",
+    );
     // An incomplete entry: the bundle's record is gone.
     std::fs::remove_file(
         cache.join("v1.34.1+k0s.0/arm64/k0s-airgap-bundle-v1.34.1+k0s.0-arm64.sha256"),
@@ -409,7 +423,18 @@ fn list_shows_version_arch_size_verified_and_last_use_and_prune_keeps_the_record
              v1.34.1+k0s.0  arm64  2 KiB  no (incomplete)  never\n\
              v1.33.4+k0s.0  amd64  2 KiB  yes              just now\n\
              v1.32.1+k0s.0  amd64  2 KiB  yes              never\n\
-             8 KiB in {}\n",
+             \n\
+             ADD-ON FILE                                 ARCH    SIZE  VERIFIED\n\
+             chart metallb 0.15.3                        any    1 KiB  yes\n\
+             chart traefik 41.3.0                        any    1 KiB  yes\n\
+             images of ingress 41.3.0                    amd64  1 KiB  yes\n\
+             images of load-balancer 0.15.3              amd64  1 KiB  yes\n\
+             addon-storage-v0.0.36.tar (no longer used)  amd64  0 KiB  yes\n\
+             images of storage v0.0.37                   amd64  1 KiB  yes\n\
+             images of ingress 41.3.0                    arm64  1 KiB  yes\n\
+             images of load-balancer 0.15.3              arm64  1 KiB  yes\n\
+             images of storage v0.0.37                   arm64  1 KiB  yes\n\
+             16 KiB in {}\n",
             cache.display()
         )
     );
@@ -422,7 +447,7 @@ fn list_shows_version_arch_size_verified_and_last_use_and_prune_keeps_the_record
     assert_eq!(prune.status.code(), Some(0), "{}", outcome(&prune));
     assert_eq!(
         stderr(&prune),
-        format!("k0s-vagrant: removed k0s {V} for amd64 (2 KiB)\nk0s-vagrant: freed 2 KiB; kept v1.32.1+k0s.0 (this cluster's) and the newest 1\n")
+        format!("k0s-vagrant: removed k0s {V} for amd64 (2 KiB)\nk0s-vagrant: removed {} (0 KiB)\nk0s-vagrant: freed 2 KiB; kept v1.32.1+k0s.0 (this cluster's) and the newest 1\n", cache.join("addons/images/amd64/addon-storage-v0.0.36.tar").display())
     );
     let mut left: Vec<String> = std::fs::read_dir(&cache)
         .unwrap()
@@ -430,7 +455,13 @@ fn list_shows_version_arch_size_verified_and_last_use_and_prune_keeps_the_record
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["v1.32.1+k0s.0", "v1.34.1+k0s.0"]);
+    assert_eq!(left, ["addons", "v1.32.1+k0s.0", "v1.34.1+k0s.0"]);
+    assert!(!cache
+        .join("addons/images/amd64/addon-storage-v0.0.36.tar.sha256")
+        .exists());
+    assert!(cache
+        .join("addons/images/amd64/addon-storage-v0.0.37.tar")
+        .exists());
 }
 
 /// STAND-IN k0sctl: the deploy fills nothing (offline, seeded cache), records the cached version,
@@ -459,10 +490,27 @@ fn stub_deploy_uploads_from_the_cache_and_the_sources_exist_on_the_host() {
     ];
     // The k0s uploads (the controller also uploads the add-ons' manifests).
     let k0s: Vec<String> = uploads
-        .into_iter()
+        .iter()
         .filter(|l| !l.contains("/addons/"))
+        .cloned()
         .collect();
     assert_eq!(k0s, [one_host.clone(), one_host].concat());
+    // Offline, the add-ons' bundles go to both hosts and the chart to the controller only.
+    let cached = c.cache_dir().join("addons");
+    let addon_uploads: Vec<String> = uploads
+        .iter()
+        .filter(|l| l.contains(&cached.display().to_string()))
+        .map(|l| l.replace(&cached.display().to_string(), "<cache>"))
+        .collect();
+    let bundles = [
+        format!("src <cache>/images/{arch}/addon-storage-v0.0.37.tar /var/lib/k0s/images/"),
+        format!("src <cache>/images/{arch}/addon-load-balancer-0.15.3.tar /var/lib/k0s/images/"),
+    ];
+    let chart = "src <cache>/charts/metallb-0.15.3.tgz /var/lib/k0s/charts".to_string();
+    assert_eq!(
+        addon_uploads,
+        [bundles.to_vec(), vec![chart], bundles.to_vec()].concat()
+    );
     // `render` shows the same uploads once the machines exist (it follows the plan lock then).
     let up = c.plan_up_again(&[]);
     assert_eq!(up.status.code(), Some(0), "{}", outcome(&up));
@@ -481,5 +529,217 @@ fn stub_deploy_uploads_from_the_cache_and_the_sources_exist_on_the_host() {
         stderr(&again).contains(&format!("cache fetch --version {V} --arch {arch}")),
         "{}",
         outcome(&again)
+    );
+}
+
+/// The images of the storage and load-balancer add-ons and the metallb chart on `mirror`, as the
+/// registries and the chart repository serve them (two architectures each).
+fn serve_addons(mirror: &Mirror) -> BTreeMap<String, BTreeMap<String, ServedImage>> {
+    mirror.token_service();
+    mirror.chart("/charts/metallb", "metallb", "0.15.3");
+    let mut images = BTreeMap::new();
+    for (repository, tag) in [
+        ("rancher/local-path-provisioner", "v0.0.37"),
+        ("library/busybox", "1.37.0"),
+        ("metallb/controller", "v0.15.3"),
+        ("metallb/speaker", "v0.15.3"),
+    ] {
+        images.insert(
+            repository.to_string(),
+            mirror.image(repository, tag, &["amd64", "arm64"]),
+        );
+    }
+    images
+}
+
+/// `cache fetch` with the storage and load-balancer add-ons, every registry and the chart
+/// repository pointed at `mirror`.
+fn fetch_addons(dir: &Path, mirror: &Mirror, vars: &[(&str, &str)]) -> std::process::Output {
+    let registries = format!("docker.io={0},quay.io={0}", mirror.base);
+    let charts = format!("metallb={}/charts/metallb", mirror.base);
+    let mut all = env(&[
+        ("K0S_VAGRANT_CACHE", dir.join("cache").to_str().unwrap()),
+        ("K0S_VAGRANT_MIRROR", &mirror.base),
+        ("ADDONS", "storage,load-balancer"),
+        ("REGISTRY_MIRRORS", &registries),
+        ("CHART_MIRRORS", &charts),
+    ]);
+    all.extend(env(vars));
+    helper(&all)
+        .arg("--project-dir")
+        .arg(dir.join("project"))
+        .args(["cache", "fetch", "--version", V, "--arch", "amd64"])
+        .output()
+        .unwrap()
+}
+
+/// The add-ons' files for an offline cluster: the chart checked against its repository's digest,
+/// the images pulled with the registry's token and narrowed to the nodes' platform into one OCI
+/// layout bundle per add-on, which our archive reader (the one `load` uses) reads back under the
+/// pinned names. A second fetch asks nothing; an offline `up` needing another add-on is refused.
+#[test]
+fn fetch_pulls_the_add_ons_charts_and_images_once_into_bundles_of_the_nodes_platform() {
+    let scratch = Scratch::new("cache-addons");
+    let mirror = Mirror::start();
+    mirror.release(V, Arch::Amd64, 1024);
+    let served = serve_addons(&mirror);
+    let out = fetch_addons(scratch.path(), &mirror, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("k0s-vagrant: add-ons storage v0.0.37, load-balancer 0.15.3 for amd64 are in the cache (1 charts, 2 image bundles)"),
+        "{err}"
+    );
+    assert!(
+        mirror.requests("/token?service=test-registry&scope=repository:library/busybox:pull") >= 1
+    );
+    let first_bytes = mirror.bytes_served();
+    let requests = mirror.total_requests();
+
+    let cache = scratch.path().join("cache");
+    let chart = cache.join("addons/charts/metallb-0.15.3.tgz");
+    assert_eq!(
+        std::fs::read(&chart).unwrap(),
+        common::cache::content("metallb-0.15.3.tgz", 4096)
+    );
+    for (bundle, names) in [
+        (
+            "addon-storage-v0.0.37.tar",
+            [
+                "docker.io/library/busybox:1.37.0",
+                "docker.io/rancher/local-path-provisioner:v0.0.37",
+            ],
+        ),
+        (
+            "addon-load-balancer-0.15.3.tar",
+            [
+                "quay.io/metallb/controller:v0.15.3",
+                "quay.io/metallb/speaker:v0.15.3",
+            ],
+        ),
+    ] {
+        let path = cache.join("addons/images/amd64").join(bundle);
+        let read = archive::inspect(&path).unwrap_or_else(|e| panic!("{bundle}: {e}"));
+        assert_eq!(read.refs, names, "{bundle}");
+        assert_eq!(
+            read.architectures.iter().collect::<Vec<_>>(),
+            ["amd64"],
+            "{bundle}"
+        );
+        assert!(
+            std::fs::read_to_string(format!("{}.sha256", path.display()))
+                .unwrap()
+                .starts_with(&read.sha256)
+        );
+        // Only the nodes' platform: the amd64 layers, none of arm64's.
+        let listing = String::from_utf8(
+            Command::new("tar")
+                .arg("-tf")
+                .arg(&path)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        for name in names {
+            let repository = name.split_once('/').unwrap().1.rsplit_once(':').unwrap().0;
+            let repository = if repository.contains('/') {
+                repository.to_string()
+            } else {
+                format!("library/{repository}")
+            };
+            let image = &served[&repository];
+            let hex = |d: &str| d.trim_start_matches("sha256:").to_string();
+            assert!(
+                listing.contains(&hex(&image["amd64"].layer_digest)),
+                "{listing}"
+            );
+            assert!(
+                listing.contains(&hex(&image["amd64"].manifest_digest)),
+                "{listing}"
+            );
+            assert!(
+                !listing.contains(&hex(&image["arm64"].layer_digest)),
+                "{listing}"
+            );
+        }
+    }
+    // Nothing staged or partial is left.
+    let left: Vec<String> = files(&cache.join("addons"))
+        .into_iter()
+        .filter(|f| f.contains(".part") || f.contains(".blobs"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let again = fetch_addons(scratch.path(), &mirror, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", outcome(&again));
+    assert_eq!(
+        mirror.total_requests(),
+        requests,
+        "a second fetch asks nothing"
+    );
+    eprintln!(
+        "cache fetch of k0s and the storage and load-balancer add-ons: {first_bytes} bytes served the first time, {} the second",
+        mirror.bytes_served() - first_bytes
+    );
+
+    // Offline, an up that also wants the ingress stops at the plan step with the fix.
+    let project = scratch.path().join("project");
+    let ingress = plan_up_offline(
+        &project,
+        &cache,
+        &[
+            ("K0S_VAGRANT_OFFLINE", "1"),
+            ("K0S_VERSION", V),
+            ("ADDONS", "storage,load-balancer,ingress"),
+        ],
+    );
+    assert_eq!(ingress.status.code(), Some(3), "{}", outcome(&ingress));
+    assert_eq!(
+        stderr(&ingress),
+        format!("k0s-vagrant: offline (K0S_VAGRANT_OFFLINE=1 or --offline) and the cache has no chart traefik 41.3.0; run `k0s-vagrant cache fetch --arch {}` while online (it fetches what ADDONS names), or set ADDONS=none\n", host_arch())
+    );
+}
+
+/// A layer that is not what its digest says, or a registry that wants a login: one line naming
+/// the URL and the fix, and no bundle, staging directory or partial file left behind.
+#[test]
+fn a_changed_layer_or_a_registry_login_fails_the_add_on_fetch_with_nothing_left() {
+    let scratch = Scratch::new("cache-addons-bad");
+    let mirror = Mirror::start();
+    mirror.release(V, Arch::Amd64, 1024);
+    let served = serve_addons(&mirror);
+    let layer = &served["metallb/speaker"]["amd64"].layer_digest;
+    let blob = format!("/v2/metallb/speaker/blobs/{layer}");
+    mirror.set(&blob, Answer::Protected(b"something else".to_vec()));
+    let out = fetch_addons(scratch.path(), &mirror, &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    let last = stderr(&out).lines().last().unwrap().to_string();
+    assert!(
+        last.starts_with(&format!("k0s-vagrant: {}{blob}: SHA-256 ", mirror.base))
+            && last.ends_with(
+                "it was asked for, so it was discarded; try again, or check REGISTRY_MIRRORS"
+            ),
+        "{last}"
+    );
+    let cache = scratch.path().join("cache");
+    let images = files(&cache.join("addons/images"));
+    assert_eq!(
+        images,
+        [
+            "amd64/addon-storage-v0.0.37.tar",
+            "amd64/addon-storage-v0.0.37.tar.sha256"
+        ],
+        "the storage bundle was complete; nothing of the load balancer's stays"
+    );
+
+    // A registry that answers 401 with a Basic challenge wants credentials.
+    mirror.set("/v2/metallb/speaker/manifests/v0.15.3", Answer::Status(401));
+    let out = fetch_addons(scratch.path(), &mirror, &[]);
+    assert_eq!(out.status.code(), Some(4), "{}", outcome(&out));
+    assert!(
+        stderr(&out).contains("/v2/metallb/speaker/manifests/v0.15.3 failed: HTTP 401; check that REGISTRY_MIRRORS (when set) mirrors it"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -267,12 +267,14 @@ fn stub_render_writes_the_add_on_manifests_the_controllers_upload() {
         serde_yaml::from_str(&std::fs::read_to_string(c.state_dir().join("k0sctl.yaml")).unwrap())
             .unwrap();
     let hosts = config["spec"]["hosts"].as_sequence().unwrap();
+    // The manifests the deploy writes (not the cached charts and image bundles, offline here).
+    let manifests = c.state_dir().join("addons");
     let addon_files = |host: &serde_yaml::Value| -> Vec<serde_yaml::Value> {
         host["files"]
             .as_sequence()
             .unwrap()
             .iter()
-            .filter(|f| f["src"].as_str().unwrap().contains("/addons/"))
+            .filter(|f| std::path::Path::new(f["src"].as_str().unwrap()).starts_with(&manifests))
             .cloned()
             .collect()
     };

@@ -12,6 +12,7 @@ use common::plan_for;
 use k0s_vagrant::inventory::{Inventory, InventoryNode, SshEndpoint};
 use k0s_vagrant::plan::{Plan, Provider};
 use k0s_vagrant::render::RenderContext;
+use k0s_vagrant::settings::{self, RawSettings};
 use k0s_vagrant::validate::validate;
 
 #[derive(serde::Deserialize)]
@@ -266,50 +267,109 @@ spec:
     validate(yaml).unwrap();
 }
 
-/// With the cache holding the plan's version, every host uploads the k0s binary
-/// (`k0sBinaryPath`) and the airgap bundle into k0s' images directory (`files`), the version is
-/// rendered for k0sctl's check of the uploaded binary, and the file passes our validator (which
-/// checks the sources exist, so they are real files here).
+/// Offline, with the cache holding the plan's version and its add-ons, every host uploads the k0s
+/// binary (`k0sBinaryPath`), the airgap bundle and the add-ons' image bundles into k0s' images
+/// directory (`files`), every controller the add-on charts, which are installed from there with no
+/// repository; the version is rendered for k0sctl's check of the uploaded binary, and the file
+/// passes our validator (which checks the sources exist, so they are real files here).
 #[test]
-fn k0sctl_yaml_with_uploads_from_the_cache_passes_our_validator() {
-    use k0s_vagrant::cache::{Arch, Artifact, Artifacts};
-    let cache = Path::new("/tmp/k0sv-render-cache");
+fn offline_k0sctl_yaml_uploads_everything_from_the_cache_and_passes_our_validator() {
+    use k0s_vagrant::cache::{Arch, Cache};
+    let cache_dir = Path::new("/tmp/k0sv-render-cache");
     let version = "v1.33.4+k0s.0";
-    for (provider, arch, c, w) in [
-        (Provider::Libvirt, Arch::Amd64, 1, 1),
-        (Provider::Tart, Arch::Arm64, 3, 2),
+    for (provider, arch, c, w, addons) in [
+        (Provider::Libvirt, Arch::Amd64, 1, 1, None),
+        (
+            Provider::Libvirt,
+            Arch::Amd64,
+            3,
+            2,
+            Some(("storage,load-balancer,ingress", Some("node-ip"))),
+        ),
+        (Provider::Tart, Arch::Arm64, 1, 1, None),
+        (
+            Provider::Tart,
+            Arch::Arm64,
+            3,
+            2,
+            Some(("storage,load-balancer,ingress", None)),
+        ),
     ] {
-        common::cache::seed(cache, version, arch);
-        let path = |a: Artifact| {
-            cache
-                .join(version)
-                .join(arch.as_str())
-                .join(a.asset(version, arch))
-        };
-        let artifacts = Artifacts {
-            version: version.to_string(),
-            arch,
-            binary: path(Artifact::Binary),
-            bundle: path(Artifact::Bundle),
-        };
-        let env = BTreeMap::from([
+        common::cache::seed(cache_dir, version, arch);
+        let mut env = BTreeMap::from([
             ("CONTROL_PLANE_COUNT".to_string(), c.to_string()),
             ("WORKER_COUNT".to_string(), w.to_string()),
         ]);
+        if let Some((selection, mode)) = addons {
+            env.insert("ADDONS".into(), selection.into());
+            if let Some(mode) = mode {
+                env.insert("LB_MODE".into(), mode.into());
+            }
+        }
         // K0S_VERSION is empty: the uploads bring their version.
         let plan = plan_for(provider, &env);
+        let raw = RawSettings::from_lookup(|name| match name {
+            "K0S_VAGRANT_CACHE" => Some(cache_dir.display().to_string()),
+            "HOME" => Some("/root".into()),
+            _ => None,
+        });
+        let cache = Cache::new(settings::cache_config(&raw, true).unwrap());
+        let mut artifacts = cache.check_offline(version, arch).unwrap();
+        artifacts.addons = cache.addons_offline(&plan.addons.pinned(), arch).unwrap();
         let yaml = render_written(
             &RenderContext::new(&plan, Some(&inventory_for(&plan)), Path::new(DATA_DIR))
                 .unwrap()
                 .with_uploads(Some(&artifacts)),
         );
-        validate(&yaml).unwrap_or_else(|e| panic!("{provider:?}: {e}"));
+        let label = format!("offline-{c}c{w}w-{}", provider.as_str());
+        validate(&yaml).unwrap_or_else(|e| panic!("{label}: {e}"));
         let doc: serde_yaml::Value = serde_yaml::from_str(&yaml).unwrap();
-        let hosts = doc["spec"]["hosts"].as_sequence().unwrap();
-        assert!(hosts
+        let dst_of = |h: &serde_yaml::Value, dir: &str| -> Vec<String> {
+            h["files"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter(|f| f["dstDir"].as_str() == Some(dir))
+                .map(|f| {
+                    f["src"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect()
+        };
+        let charts: Vec<String> = artifacts
+            .addons
+            .charts
             .iter()
-            .all(|h| h["k0sBinaryPath"].as_str() == artifacts.binary.to_str()
-                && h["files"][0]["dstDir"].as_str() == Some("/var/lib/k0s/images/")));
-        insta::assert_snapshot!(format!("uploads-{c}c{w}w-{}", provider.as_str()), yaml);
+            .map(|c| c.path.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            charts.len(),
+            if addons.is_some() { 2 } else { 1 },
+            "{label}"
+        );
+        for h in doc["spec"]["hosts"].as_sequence().unwrap() {
+            assert_eq!(h["k0sBinaryPath"].as_str(), artifacts.binary.to_str());
+            let images = dst_of(h, "/var/lib/k0s/images/");
+            assert_eq!(images.len(), 1 + artifacts.addons.bundles.len(), "{label}");
+            let on_host = dst_of(h, "/var/lib/k0s/charts");
+            if h["role"] == "worker" {
+                assert!(on_host.is_empty(), "{label}: charts on a worker");
+            } else {
+                assert_eq!(on_host, charts, "{label}");
+            }
+        }
+        let helm = &doc["spec"]["k0s"]["config"]["spec"]["extensions"]["helm"];
+        assert!(helm.get("repositories").is_none(), "{label}: {helm:?}");
+        for chart in helm["charts"].as_sequence().unwrap() {
+            let name = chart["chartname"].as_str().unwrap();
+            let file = name.strip_prefix("/var/lib/k0s/charts/").unwrap();
+            assert!(charts.iter().any(|c| c == file), "{label}: {name}");
+        }
+        insta::assert_snapshot!(label, yaml);
     }
 }

@@ -8,10 +8,32 @@
 use serde_json::json;
 
 use super::load_balancer::SHARED_IP_KEY;
-use super::{HelmChart, HelmRepository};
+use super::{ChartRef, HelmChart, HelmRepository, Pinned};
 
 pub const CHART_VERSION: &str = "41.3.0";
 pub const NAMESPACE: &str = "traefik";
+
+/// The chart's one image (`image.registry`/`image.repository`, tag = appVersion v3.7.11).
+pub const IMAGES: &[&str] = &["docker.io/traefik:v3.7.11"];
+
+const CHART: ChartRef = ChartRef {
+    repository: HelmRepository {
+        name: "traefik",
+        url: "https://traefik.github.io/charts",
+    },
+    name: "traefik",
+    version: CHART_VERSION,
+};
+
+/// What the ingress takes from the internet: the chart and its image.
+pub fn pinned() -> Pinned {
+    Pinned {
+        addon: "ingress",
+        version: CHART_VERSION,
+        chart: Some(CHART),
+        images: IMAGES,
+    }
+}
 
 /// The chart's Helm values as k0s wants them: a YAML string.
 pub fn values(load_balancer: bool) -> String {
@@ -29,13 +51,10 @@ pub fn values(load_balancer: bool) -> String {
 /// The repository and the chart, for `extensions.helm` (`order` 2: after MetalLB).
 pub fn helm(load_balancer: bool) -> (HelmRepository, HelmChart) {
     (
-        HelmRepository {
-            name: "traefik",
-            url: "https://traefik.github.io/charts",
-        },
+        CHART.repository,
         HelmChart {
             name: "traefik",
-            chartname: "traefik/traefik",
+            chartname: CHART.online_name(),
             version: CHART_VERSION,
             namespace: NAMESPACE,
             order: 2,

@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use serde_json::json;
 
 use super::storage::documents;
-use super::{HelmChart, HelmRepository, LbMode, LoadBalancer};
+use super::{ChartRef, HelmChart, HelmRepository, LbMode, LoadBalancer, Pinned};
 
 pub const CHART_VERSION: &str = "0.15.3";
 pub const NAMESPACE: &str = "metallb-system";
@@ -20,6 +20,33 @@ pub const STACK: &str = "k0s-vagrant-lb";
 /// The key that lets Services share one address (metallb `metallb.io/allow-shared-ip`): with
 /// `node-ip` each node address is one pool entry, so Services on different ports share it.
 pub const SHARED_IP_KEY: &str = "k0s-vagrant";
+
+/// The chart's images (`controller.image`, `speaker.image` in the chart's values, tag = the
+/// chart's appVersion); FRR's stays out, it is off.
+pub const IMAGES: &[&str] = &[
+    "quay.io/metallb/controller:v0.15.3",
+    "quay.io/metallb/speaker:v0.15.3",
+];
+
+const CHART: ChartRef = ChartRef {
+    repository: HelmRepository {
+        name: "metallb",
+        url: "https://metallb.github.io/metallb",
+    },
+    name: "metallb",
+    version: CHART_VERSION,
+};
+
+/// What the load balancer takes from the internet: the chart and its images (the speaker's too,
+/// so one bundle serves both modes).
+pub fn pinned() -> Pinned {
+    Pinned {
+        addon: "load-balancer",
+        version: CHART_VERSION,
+        chart: Some(CHART),
+        images: IMAGES,
+    }
+}
 
 /// The chart's Helm values as k0s wants them: a YAML string.
 pub fn values(mode: LbMode) -> String {
@@ -33,13 +60,10 @@ pub fn values(mode: LbMode) -> String {
 /// The repository and the chart, for `extensions.helm` (`order` 1: before the ingress).
 pub fn helm(mode: LbMode) -> (HelmRepository, HelmChart) {
     (
-        HelmRepository {
-            name: "metallb",
-            url: "https://metallb.github.io/metallb",
-        },
+        CHART.repository,
         HelmChart {
             name: "metallb",
-            chartname: "metallb/metallb",
+            chartname: CHART.online_name(),
             version: CHART_VERSION,
             namespace: NAMESPACE,
             order: 1,

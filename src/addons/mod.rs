@@ -334,7 +334,7 @@ impl Addons {
 }
 
 /// An entry of `extensions.helm.repositories` (k0s `pkg/apis/k0s/v1beta1/extensions.go`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct HelmRepository {
     pub name: &'static str,
     pub url: &'static str,
@@ -344,11 +344,79 @@ pub struct HelmRepository {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HelmChart {
     pub name: &'static str,
-    pub chartname: &'static str,
+    /// `repo/chart` online; offline the chart archive's path on the controller.
+    pub chartname: String,
     pub version: &'static str,
     pub namespace: &'static str,
     pub order: u32,
     pub values: String,
+}
+
+/// A chart as its repository publishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChartRef {
+    pub repository: HelmRepository,
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+impl ChartRef {
+    /// `repo/chart`, what k0s resolves through `repositories`.
+    pub fn online_name(&self) -> String {
+        format!("{}/{}", self.repository.name, self.name)
+    }
+
+    /// The archive's name, as `helm package` and the repositories name it.
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.tgz", self.name, self.version)
+    }
+}
+
+/// Where offline charts are uploaded on every controller (leadership, and with it the chart
+/// installs, moves between them). k0s installs a chart from an absolute path that exists, with no
+/// repository (k0s `pkg/helm/helm.go` `locateChart`, `docs/helm-charts.md`).
+pub const CHARTS_DIR: &str = "/var/lib/k0s/charts";
+
+/// What an add-on takes from the internet, pinned by this release: its chart (none for a plain
+/// manifest) and the images its pods run. Offline both come from the host cache, which
+/// `cache fetch` fills; one image bundle per add-on, version and architecture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    /// The add-on's name in ADDONS.
+    pub addon: &'static str,
+    pub version: &'static str,
+    pub chart: Option<ChartRef>,
+    pub images: &'static [&'static str],
+}
+
+impl Pinned {
+    /// Every add-on's, whatever is selected (what `cache prune` keeps).
+    pub fn all() -> Vec<Pinned> {
+        vec![
+            storage::pinned(),
+            load_balancer::pinned(),
+            ingress::pinned(),
+        ]
+    }
+
+    /// The image bundle's file name.
+    pub fn bundle_name(&self) -> String {
+        format!("addon-{}-{}.tar", self.addon, self.version)
+    }
+}
+
+impl Selection {
+    /// What the selected add-ons take from the internet.
+    pub fn pinned(&self) -> Vec<Pinned> {
+        [
+            (self.storage, storage::pinned()),
+            (self.load_balancer, load_balancer::pinned()),
+            (self.ingress, ingress::pinned()),
+        ]
+        .into_iter()
+        .filter_map(|(on, p)| on.then_some(p))
+        .collect()
+    }
 }
 
 /// Where the manifest deployer reads stacks on a controller (k0s `docs/manifests.md`).
@@ -383,6 +451,16 @@ impl Addons {
             });
         }
         files
+    }
+
+    /// What these add-ons take from the internet.
+    pub fn pinned(&self) -> Vec<Pinned> {
+        Selection {
+            storage: self.storage,
+            load_balancer: self.load_balancer.is_some(),
+            ingress: self.ingress,
+        }
+        .pinned()
     }
 
     /// The Helm repositories and charts, in install order; empty when no add-on needs Helm.

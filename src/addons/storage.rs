@@ -19,6 +19,16 @@ pub const VOLUME_DIR: &str = "/var/local-path-provisioner";
 /// The manifest deployer stack (`/var/lib/k0s/manifests/<stack>/`, k0s `docs/manifests.md`).
 pub const STACK: &str = "k0s-vagrant-storage";
 
+/// What storage takes from the internet: no chart, two images.
+pub fn pinned() -> super::Pinned {
+    super::Pinned {
+        addon: "storage",
+        version: "v0.0.37",
+        chart: None,
+        images: &[PROVISIONER_IMAGE, HELPER_IMAGE],
+    }
+}
+
 /// The stack's one file, as multi-document YAML.
 pub fn manifest() -> String {
     let account = "local-path-provisioner-service-account";

@@ -65,17 +65,21 @@ impl Http {
         })
     }
 
-    /// GET `url` with retries; `f` reads the body. A failure inside `f` that is the network's
-    /// is retried too.
+    /// GET `url` with `headers` and retries; `f` reads the body. A failure inside `f` that is
+    /// the network's is retried too.
     fn with_retries<T>(
         &self,
         url: &str,
+        headers: &[(&str, String)],
         mut f: impl FnMut(ureq::Body) -> Result<T, CacheError>,
     ) -> Result<T, CacheError> {
         let mut wait = self.backoff;
         let mut attempt = 1;
         loop {
-            let result = match self.agent.get(url).call() {
+            let request = headers
+                .iter()
+                .fold(self.agent.get(url), |r, (k, v)| r.header(*k, v.as_str()));
+            let result = match request.call() {
                 Ok(response) => f(response.into_body()),
                 Err(e) => Err(CacheError::from_ureq(url, e)),
             };
@@ -98,17 +102,68 @@ impl Http {
 
     /// A small text file (at most 1 MiB).
     pub fn text(&self, url: &str) -> Result<String, CacheError> {
-        self.with_retries(url, |mut body| {
+        let bytes = self.bytes(url, &[], 1 << 20)?;
+        String::from_utf8(bytes).map_err(|_| CacheError::Network {
+            url: url.to_string(),
+            reason: "the answer is not UTF-8 text".to_string(),
+            attempts: 1,
+            via: super::K0S_MIRROR,
+        })
+    }
+
+    /// A body of at most `limit` bytes, read into memory.
+    pub fn bytes(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        limit: u64,
+    ) -> Result<Vec<u8>, CacheError> {
+        self.with_retries(url, headers, |mut body| {
             body.with_config()
-                .limit(1 << 20)
-                .read_to_string()
+                .limit(limit)
+                .read_to_vec()
                 .map_err(|e| CacheError::from_ureq(url, e))
         })
+    }
+
+    /// The `WWW-Authenticate` challenge when `url` answers 401 (a registry that wants a token),
+    /// `None` when it answers anything else. One attempt: the request that follows retries.
+    pub fn challenge(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> Result<Option<String>, CacheError> {
+        let request = headers
+            .iter()
+            .fold(self.agent.get(url), |r, (k, v)| r.header(*k, v.as_str()))
+            .config()
+            .http_status_as_error(false)
+            .build();
+        let response = request.call().map_err(|e| CacheError::from_ureq(url, e))?;
+        if response.status().as_u16() != 401 {
+            return Ok(None);
+        }
+        Ok(response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from))
     }
 
     /// Downloads `url` to `dest` through a temporary file in the same directory; `dest` appears
     /// only when the content's SHA-256 is `sha256`. Nothing partial stays behind.
     pub fn file(&self, url: &str, dest: &Path, sha256: &str) -> Result<Fetched, CacheError> {
+        self.file_with(url, &[], dest, sha256)
+    }
+
+    /// As [`Http::file`], with request headers (a registry's token).
+    pub fn file_with(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        dest: &Path,
+        sha256: &str,
+    ) -> Result<Fetched, CacheError> {
         let dir = dest.parent().unwrap_or(Path::new("."));
         crate::util::files::create_dir(dir)?;
         let name = dest
@@ -117,7 +172,7 @@ impl Http {
             .unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.part", std::process::id()));
         let started = Instant::now();
-        let result = self.with_retries(url, |body| {
+        let result = self.with_retries(url, headers, |body| {
             let got = stream(url, body, &tmp, &name)?;
             if got.sha256 != sha256 {
                 return Err(CacheError::ChecksumMismatch {
@@ -181,6 +236,7 @@ fn stream(url: &str, mut body: ureq::Body, tmp: &Path, name: &str) -> Result<Str
                     url: url.to_string(),
                     reason: e.to_string(),
                     attempts: 1,
+                    via: super::K0S_MIRROR,
                 });
             }
         };
@@ -199,18 +255,15 @@ fn stream(url: &str, mut body: ureq::Body, tmp: &Path, name: &str) -> Result<Str
                 total.unwrap_or(0)
             ),
             attempts: 1,
+            via: super::K0S_MIRROR,
         });
     }
     file.sync_all().map_err(file_err)?;
     progress.finish(bytes);
     Ok(Streamed {
         bytes,
-        sha256: hex(&hasher.finalize()),
+        sha256: crate::util::digest::hex(&hasher.finalize()),
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A bar with size, rate and time left on a terminal; otherwise one line now and one at the end.

@@ -3,7 +3,10 @@
 //! `sha256sums.txt` before it lands here. The render uploads them to every node from here, so
 //! nodes download nothing; offline, the cache is all there is.
 
+pub mod addons;
+pub mod charts;
 pub mod download;
+pub mod images;
 pub mod release;
 pub mod store;
 
@@ -12,22 +15,26 @@ use std::path::PathBuf;
 pub use release::{Arch, Artifact};
 pub use store::Store;
 
+use crate::addons::registry::Mirror;
 use crate::util::exit::Category;
 use crate::util::files::{self, FileError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    #[error("download {url} failed: HTTP {status}{}{}", tries(*attempts), status_hint(*status))]
+    #[error("download {url} failed: HTTP {status}{}{}", tries(*attempts), status_hint(*status, via))]
     Http {
         url: String,
         status: u16,
         attempts: u32,
+        /// The setting that points the download elsewhere.
+        via: &'static str,
     },
-    #[error("download {url} failed: {reason}{}; check the network (and HTTPS_PROXY), or set K0S_VAGRANT_MIRROR to a reachable mirror", tries(*attempts))]
+    #[error("download {url} failed: {reason}{}; check the network (and HTTPS_PROXY), or set {via} to a reachable mirror", tries(*attempts))]
     Network {
         url: String,
         reason: String,
         attempts: u32,
+        via: &'static str,
     },
     #[error("{url}: SHA-256 {got} does not match {expected} from sha256sums.txt, so the download was discarded; try again, or make K0S_VAGRANT_MIRROR serve the release unchanged")]
     ChecksumMismatch {
@@ -58,6 +65,29 @@ pub enum CacheError {
         "HTTPS_PROXY={proxy} is not a proxy URL ({reason}); use the form http://proxy.example:3128"
     )]
     BadProxy { proxy: String, reason: String },
+    #[error("offline (K0S_VAGRANT_OFFLINE=1 or --offline) and the cache has no {what}; run `k0s-vagrant cache fetch --arch {arch}` while online (it fetches what ADDONS names), or set ADDONS=none")]
+    AddonMissing { what: String, arch: Arch },
+    #[error("{url} lists no chart {chart} version {version}; check CHART_MIRRORS (when set) mirrors that repository")]
+    ChartNotFound {
+        url: String,
+        chart: &'static str,
+        version: &'static str,
+    },
+    #[error("{url} gives no SHA-256 digest for chart {chart}, so it cannot be verified; use a repository that publishes digests (CHART_MIRRORS)")]
+    NoChartDigest { url: String, chart: &'static str },
+    #[error("{url} wants credentials ({challenge}); k0s-vagrant pulls add-on images anonymously: set REGISTRY_MIRRORS to a mirror that serves them without login")]
+    RegistryAuth { url: String, challenge: String },
+    #[error("{image} has no linux/{arch} image; the add-on cannot run on these nodes")]
+    NoPlatform { image: String, arch: Arch },
+    #[error("{url} is not an image manifest ({reason})")]
+    BadManifest { url: String, reason: String },
+    #[error("{url}: SHA-256 {got} does not match the digest {expected} it was asked for, so it was discarded; try again, or check {via}")]
+    DigestMismatch {
+        url: String,
+        expected: String,
+        got: String,
+        via: &'static str,
+    },
     #[error(transparent)]
     File(#[from] FileError),
 }
@@ -70,13 +100,18 @@ fn tries(attempts: u32) -> String {
     }
 }
 
-fn status_hint(status: u16) -> &'static str {
+fn status_hint(status: u16, via: &str) -> String {
     if status >= 500 {
-        "; the server failed: try again later, or set K0S_VAGRANT_MIRROR to another mirror"
+        format!("; the server failed: try again later, or set {via} to another mirror")
+    } else if via == K0S_MIRROR {
+        format!("; check that k0s published this version and that {via} (when set) mirrors it")
     } else {
-        "; check that k0s published this version and that K0S_VAGRANT_MIRROR (when set) mirrors it"
+        format!("; check that {via} (when set) mirrors it")
     }
 }
+
+/// The setting that points k0s downloads elsewhere.
+pub(crate) const K0S_MIRROR: &str = "K0S_VAGRANT_MIRROR";
 
 impl CacheError {
     /// A server or the network: remote (4). What the host lacks offline: a missing tool (3), as
@@ -87,8 +122,15 @@ impl CacheError {
             | CacheError::Network { .. }
             | CacheError::ChecksumMismatch { .. }
             | CacheError::NoChecksum { .. }
-            | CacheError::BadStable { .. } => Category::Remote,
+            | CacheError::BadStable { .. }
+            | CacheError::ChartNotFound { .. }
+            | CacheError::NoChartDigest { .. }
+            | CacheError::RegistryAuth { .. }
+            | CacheError::NoPlatform { .. }
+            | CacheError::BadManifest { .. }
+            | CacheError::DigestMismatch { .. } => Category::Remote,
             CacheError::Missing { .. }
+            | CacheError::AddonMissing { .. }
             | CacheError::NoVersionOffline { .. }
             | CacheError::UnsupportedArch { .. } => Category::MissingTool,
             CacheError::BadProxy { .. } | CacheError::BadVersion { .. } => Category::BadInput,
@@ -102,12 +144,49 @@ impl CacheError {
                 url: url.to_string(),
                 status,
                 attempts: 1,
+                via: K0S_MIRROR,
             },
             other => CacheError::Network {
                 url: url.to_string(),
                 reason: other.to_string(),
                 attempts: 1,
+                via: K0S_MIRROR,
             },
+        }
+    }
+
+    /// The same failure of a download that `var` points elsewhere (an add-on's chart or image).
+    pub(crate) fn via(self, var: &'static str) -> CacheError {
+        match self {
+            CacheError::Http {
+                url,
+                status,
+                attempts,
+                ..
+            } => CacheError::Http {
+                url,
+                status,
+                attempts,
+                via: var,
+            },
+            CacheError::Network {
+                url,
+                reason,
+                attempts,
+                ..
+            } => CacheError::Network {
+                url,
+                reason,
+                attempts,
+                via: var,
+            },
+            CacheError::ChecksumMismatch { url, expected, got } => CacheError::DigestMismatch {
+                url,
+                expected,
+                got,
+                via: var,
+            },
+            other => other,
         }
     }
 
@@ -122,15 +201,21 @@ impl CacheError {
 
     fn after(self, n: u32) -> CacheError {
         match self {
-            CacheError::Http { url, status, .. } => CacheError::Http {
+            CacheError::Http {
+                url, status, via, ..
+            } => CacheError::Http {
                 url,
                 status,
                 attempts: n,
+                via,
             },
-            CacheError::Network { url, reason, .. } => CacheError::Network {
+            CacheError::Network {
+                url, reason, via, ..
+            } => CacheError::Network {
                 url,
                 reason,
                 attempts: n,
+                via,
             },
             other => other,
         }
@@ -145,15 +230,22 @@ pub struct Config {
     pub stable_url: String,
     pub offline: bool,
     pub proxy: Option<String>,
+    /// REGISTRY_MIRRORS: the add-on images are pulled from a registry's mirror when it has one.
+    pub registry_mirrors: Vec<Mirror>,
+    /// CHART_MIRRORS: by Helm repository name.
+    pub chart_mirrors: Vec<Mirror>,
 }
 
-/// Both artifacts of one version and architecture, verified, in the cache.
+/// Both artifacts of one version and architecture, verified, in the cache; offline also the
+/// add-ons' charts and image bundles.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Artifacts {
     pub version: String,
     pub arch: Arch,
     pub binary: PathBuf,
     pub bundle: PathBuf,
+    #[serde(default)]
+    pub addons: addons::AddonArtifacts,
 }
 
 /// The cache with its fetch rules.
@@ -194,6 +286,7 @@ impl Cache {
             arch,
             binary: self.store.verified(version, arch, Artifact::Binary)?,
             bundle: self.store.verified(version, arch, Artifact::Bundle)?,
+            addons: addons::AddonArtifacts::default(),
         })
     }
 
@@ -215,6 +308,7 @@ impl Cache {
             arch,
             binary: path(Artifact::Binary)?,
             bundle: path(Artifact::Bundle)?,
+            addons: addons::AddonArtifacts::default(),
         })
     }
 

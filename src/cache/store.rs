@@ -52,11 +52,15 @@ impl Store {
 
     /// The artifact's path when it is in the cache and was verified on download.
     pub fn verified(&self, version: &str, arch: Arch, artifact: Artifact) -> Option<PathBuf> {
-        let path = self.path(version, arch, artifact);
-        let asset = artifact.asset(version, arch);
-        let record = std::fs::read_to_string(Self::sum_path(&path)).ok()?;
-        let names_it = super::release::parse_sums(&record).contains_key(&asset);
-        (names_it && path.is_file()).then_some(path)
+        Self::verified_file(&self.path(version, arch, artifact))
+    }
+
+    /// `path` when it is there with the record its verification left (a `.sha256` naming it).
+    pub fn verified_file(path: &Path) -> Option<PathBuf> {
+        let name = path.file_name()?.to_string_lossy();
+        let record = std::fs::read_to_string(Self::sum_path(path)).ok()?;
+        let names_it = super::release::parse_sums(&record).contains_key(name.as_ref());
+        (names_it && path.is_file()).then(|| path.to_path_buf())
     }
 
     /// Records that a cluster used this version now (for `cache list`).

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::host::HostFacts;
 use crate::lock;
 use crate::settings::{self, RawSettings, Settings};
-use crate::util::{table, version};
+use crate::util::{files, table, version};
 
 pub fn run(
     project: &Project,
@@ -76,6 +76,21 @@ fn fetch(
         found.binary.display(),
         found.bundle.display()
     );
+    // What an offline `vagrant up` of this project needs besides k0s.
+    let pinned = Settings::from_raw(env)?.addons.selection.pinned();
+    if !pinned.is_empty() {
+        let addons = cache.ensure_addons(&pinned, arch)?;
+        let names: Vec<String> = pinned
+            .iter()
+            .map(|p| format!("{} {}", p.addon, p.version))
+            .collect();
+        eprintln!(
+            "k0s-vagrant: add-ons {} for {arch} are in the cache ({} charts, {} image bundles)",
+            names.join(", "),
+            addons.charts.len(),
+            addons.bundles.len()
+        );
+    }
     Ok(())
 }
 
@@ -102,7 +117,26 @@ fn list(cache: &Cache) -> Result<(), Error> {
         &[2],
     )
     .join("\n");
-    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let addons = cache.store.addon_entries();
+    if !addons.is_empty() {
+        let rows: Vec<[String; 4]> = addons
+            .iter()
+            .map(|e| {
+                [
+                    e.what.clone(),
+                    e.arch.map_or("any".to_string(), |a| a.to_string()),
+                    download::mib(e.size),
+                    if e.verified { "yes" } else { "no (incomplete)" }.to_string(),
+                ]
+            })
+            .collect();
+        out.push_str("\n\n");
+        out.push_str(
+            &table::lines(["ADD-ON FILE", "ARCH", "SIZE", "VERIFIED"], &rows, &[2]).join("\n"),
+        );
+    }
+    let total: u64 =
+        entries.iter().map(|e| e.size).sum::<u64>() + addons.iter().map(|e| e.size).sum::<u64>();
     out.push_str(&format!(
         "\n{} in {}\n",
         download::mib(total),
@@ -133,6 +167,16 @@ fn prune(project: &Project, cache: &Cache, keep: usize) -> Result<(), Error> {
             "k0s-vagrant: removed k0s {} for {} ({})",
             entry.version,
             entry.arch,
+            download::mib(entry.size)
+        );
+    }
+    for entry in cache.store.addon_entries().iter().filter(|e| !e.pinned()) {
+        files::remove(&entry.path)?;
+        let _ = std::fs::remove_file(store::Store::sum_path(&entry.path));
+        freed += entry.size;
+        eprintln!(
+            "k0s-vagrant: removed {} ({})",
+            entry.path.display(),
             download::mib(entry.size)
         );
     }

@@ -63,7 +63,7 @@ pub fn run(
 }
 
 /// Offline, `vagrant up` needs the k0s binary and image bundle of the version the cluster will
-/// run in the cache: checked here, before the plan lock and any machine exist. The version is
+/// run in the cache, and the charts and image bundles of its add-ons: checked here, before the plan lock and any machine exist. The version is
 /// K0S_VERSION, else the one the plan lock records, else the newest complete one in the cache
 /// (what the deploy then records); never the network.
 fn offline_check(
@@ -87,6 +87,7 @@ fn offline_check(
         None => cache.resolve_version(arch)?,
     };
     cache.check_offline(&version, arch)?;
+    cache.addons_offline(&wanted.addons.pinned(), arch)?;
     Ok(())
 }
 

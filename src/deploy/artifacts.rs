@@ -26,7 +26,8 @@ pub(crate) fn recorded(state_dir: &Path, plan: &Plan) -> Option<Cached> {
     let text = std::fs::read_to_string(record_path(state_dir)).ok()?;
     let found: Cached = serde_json::from_str(&text).ok()?;
     let current = plan.cluster.k0s_version.as_deref() == Some(found.version.as_str());
-    (current && found.binary.is_file() && found.bundle.is_file()).then_some(found)
+    let present = found.binary.is_file() && found.bundle.is_file() && found.addons.present();
+    (current && present).then_some(found)
 }
 
 impl Phase for Artifacts {
@@ -45,11 +46,23 @@ impl Phase for Artifacts {
             Some(v) => v,
             None => cache.resolve_version(arch)?,
         };
-        let found = cache.ensure(&version, arch)?;
+        let mut found = cache.ensure(&version, arch)?;
         eprintln!(
             "    k0s {version} for {arch} from {} (binary and image bundle, verified)",
             cache.store.dir(&version, arch).display()
         );
+        // Offline the add-ons' charts and images come from the cache too; online the controllers
+        // fetch the charts and the nodes pull the images themselves.
+        if cache.config.offline {
+            found.addons = cache.addons_offline(&cx.plan.addons.pinned(), arch)?;
+            if !found.addons.bundles.is_empty() {
+                eprintln!(
+                    "    add-ons from the cache: {} charts, {} image bundles",
+                    found.addons.charts.len(),
+                    found.addons.bundles.len()
+                );
+            }
+        }
         if cx.plan.cluster.k0s_version.is_none() {
             let path = lock::path_in(&cx.state_dir);
             cx.act(

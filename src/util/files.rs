@@ -54,6 +54,10 @@ pub fn create_dir(path: &Path) -> Result<(), FileError> {
     std::fs::create_dir_all(path).map_err(FileError::new(FileOp::Create, path))
 }
 
+pub fn remove(path: &Path) -> Result<(), FileError> {
+    std::fs::remove_file(path).map_err(FileError::new(FileOp::Remove, path))
+}
+
 pub fn remove_dir(path: &Path) -> Result<(), FileError> {
     std::fs::remove_dir_all(path).map_err(FileError::new(FileOp::Remove, path))
 }

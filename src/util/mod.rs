@@ -4,6 +4,7 @@ pub mod digest;
 pub mod exit;
 pub mod files;
 pub mod table;
+pub mod tar;
 pub mod text;
 pub mod version;
 

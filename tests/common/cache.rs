@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use k0s_vagrant::cache::{Arch, Artifact};
+use k0s_vagrant::addons::Pinned;
+use k0s_vagrant::cache::{Arch, Artifact, Store};
 use sha2::{Digest, Sha256};
 
 pub fn sha256(bytes: &[u8]) -> String {
@@ -32,21 +33,31 @@ pub fn host_arch() -> Arch {
     }
 }
 
-/// Puts both artifacts of `version` for `arch` into the cache at `dir`, as a verified download
-/// leaves them (the file and its checksum record).
+/// Puts both artifacts of `version` for `arch` into the cache at `dir`, and every add-on's chart
+/// and image bundle for `arch`, as a verified download leaves them (the file and its checksum
+/// record). The content is generated, not a real binary, chart or image.
 pub fn seed(dir: &Path, version: &str, arch: Arch) {
-    let vdir = dir.join(version).join(arch.as_str());
-    std::fs::create_dir_all(&vdir).unwrap();
-    for artifact in Artifact::ALL {
-        let asset = artifact.asset(version, arch);
-        let data = content(&asset, 1024);
-        std::fs::write(vdir.join(&asset), &data).unwrap();
-        std::fs::write(
-            vdir.join(format!("{asset}.sha256")),
-            format!("{}  {asset}\n", sha256(&data)),
-        )
-        .unwrap();
+    let store = Store::new(dir.to_path_buf());
+    let mut files: Vec<PathBuf> = Artifact::ALL
+        .iter()
+        .map(|a| store.path(version, arch, *a))
+        .collect();
+    for p in Pinned::all() {
+        files.extend(p.chart.map(|c| store.chart_path(&c)));
+        files.push(store.bundle_path(&p, arch));
     }
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        seed_file(&path, &content(&name, 1024));
+    }
+}
+
+/// Writes `data` at `path` with the checksum record a verified download leaves beside it.
+pub fn seed_file(path: &Path, data: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, data).unwrap();
+    let name = path.file_name().unwrap().to_string_lossy();
+    std::fs::write(Store::sum_path(path), format!("{}  {name}\n", sha256(data))).unwrap();
 }
 
 /// How the server answers one path.
@@ -56,13 +67,20 @@ pub enum Answer {
     Status(u16),
     /// Sends the headers for the full length, then this many bytes, then closes.
     CutAfter(Vec<u8>, usize),
+    /// A registry's answer: 401 with a Bearer challenge naming `<base>/token` unless the request
+    /// carries `Authorization: Bearer test-token`; then the body.
+    Protected(Vec<u8>),
 }
+
+/// The pull token the mirror's `/token` hands out (see [`Mirror::token_service`]).
+pub const TOKEN: &str = "test-token";
 
 /// A release mirror on 127.0.0.1; counts requests per path.
 pub struct Mirror {
     pub base: String,
     answers: Arc<Mutex<BTreeMap<String, Answer>>>,
     requests: Arc<Mutex<BTreeMap<String, usize>>>,
+    served: Arc<Mutex<u64>>,
 }
 
 impl Mirror {
@@ -71,18 +89,38 @@ impl Mirror {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let answers: Arc<Mutex<BTreeMap<String, Answer>>> = Arc::default();
         let requests: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
-        let (a, r) = (answers.clone(), requests.clone());
+        let served: Arc<Mutex<u64>> = Arc::default();
+        let (a, r, s, b) = (
+            answers.clone(),
+            requests.clone(),
+            served.clone(),
+            base.clone(),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (a, r) = (a.clone(), r.clone());
-                std::thread::spawn(move || serve(stream, &a, &r));
+                let (a, r, s, b) = (a.clone(), r.clone(), s.clone(), b.clone());
+                std::thread::spawn(move || serve(stream, &a, &r, &s, &b));
             }
         });
         Mirror {
             base,
             answers,
             requests,
+            served,
         }
+    }
+
+    /// Body bytes sent so far (what a client downloaded).
+    pub fn bytes_served(&self) -> u64 {
+        *self.served.lock().unwrap()
+    }
+
+    /// Answers `/token` (any query) with [`TOKEN`], as a registry's token service does.
+    pub fn token_service(&self) {
+        self.set(
+            "/token",
+            Answer::Body(format!("{{\"token\":\"{TOKEN}\"}}").into_bytes()),
+        );
     }
 
     pub fn set(&self, path: &str, answer: Answer) {
@@ -130,6 +168,8 @@ fn serve(
     stream: TcpStream,
     answers: &Mutex<BTreeMap<String, Answer>>,
     requests: &Mutex<BTreeMap<String, usize>>,
+    served: &Mutex<u64>,
+    base: &str,
 ) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
@@ -137,21 +177,42 @@ fn serve(
         return;
     }
     let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut authorized = false;
     loop {
         let mut header = String::new();
         match reader.read_line(&mut header) {
             Ok(0) | Err(_) => break,
             Ok(_) if header == "\r\n" || header == "\n" => break,
-            Ok(_) => {}
+            Ok(_) => {
+                authorized |= header
+                    .trim()
+                    .eq_ignore_ascii_case(&format!("authorization: Bearer {TOKEN}"));
+            }
         }
     }
     *requests.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let answer = answers
-        .lock()
-        .unwrap()
-        .get(&path)
-        .cloned()
-        .unwrap_or(Answer::Status(404));
+    let lookup = path.split('?').next().unwrap_or_default();
+    let answer = {
+        let answers = answers.lock().unwrap();
+        answers
+            .get(&path)
+            .or_else(|| answers.get(lookup))
+            .cloned()
+            .unwrap_or(Answer::Status(404))
+    };
+    let answer = match answer {
+        Answer::Protected(_) if !authorized => {
+            let challenge = format!("Bearer realm=\"{base}/token\",service=\"test-registry\"");
+            let mut out = stream;
+            let _ = out.write_all(format!("HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+            return;
+        }
+        Answer::Protected(data) => Answer::Body(data),
+        other => other,
+    };
+    if let Answer::Body(data) = &answer {
+        *served.lock().unwrap() += data.len() as u64;
+    }
     let mut out = stream;
     let head = |status: u16, reason: &str, len: usize| {
         format!("HTTP/1.1 {status} {reason}\r\nContent-Length: {len}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n")
@@ -172,6 +233,113 @@ fn serve(
         Answer::CutAfter(data, n) => out
             .write_all(head(200, "OK", data.len()).as_bytes())
             .and_then(|()| out.write_all(&data[..n])),
+        Answer::Protected(_) => Ok(()),
     };
     let _ = out.flush();
+}
+
+/// What [`Mirror::image`] serves for one architecture.
+pub struct ServedImage {
+    pub manifest_digest: String,
+    pub layer_digest: String,
+}
+
+impl Mirror {
+    /// A registry image `repository:tag` (API paths `/v2/...`, behind the token service) as an
+    /// index of one manifest per architecture in `arches` plus an attestation manifest, each
+    /// with a config and one layer (an uncompressed tar holding one file). Returns what each
+    /// architecture's manifest and layer are.
+    pub fn image(
+        &self,
+        repository: &str,
+        tag: &str,
+        arches: &[&str],
+    ) -> BTreeMap<String, ServedImage> {
+        let mut served = BTreeMap::new();
+        let mut entries = Vec::new();
+        for arch in arches {
+            let layer = one_file_tar(&format!("{repository}:{tag} for {arch}\n"));
+            let config = serde_json::to_vec(&serde_json::json!({
+                "architecture": arch, "os": "linux",
+                "config": {"Cmd": ["/hello"]},
+                "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", sha256(&layer))]},
+            }))
+            .unwrap();
+            let manifest = serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": format!("sha256:{}", sha256(&config)), "size": config.len()},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                            "digest": format!("sha256:{}", sha256(&layer)), "size": layer.len()}],
+            }))
+            .unwrap();
+            for blob in [&config, &layer] {
+                self.set(
+                    &format!("/v2/{repository}/blobs/sha256:{}", sha256(blob)),
+                    Answer::Protected(blob.clone()),
+                );
+            }
+            let digest = format!("sha256:{}", sha256(&manifest));
+            self.set(
+                &format!("/v2/{repository}/manifests/{digest}"),
+                Answer::Protected(manifest.clone()),
+            );
+            entries.push(serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": digest, "size": manifest.len(),
+                "platform": {"os": "linux", "architecture": arch},
+            }));
+            served.insert(
+                arch.to_string(),
+                ServedImage {
+                    manifest_digest: digest,
+                    layer_digest: format!("sha256:{}", sha256(&layer)),
+                },
+            );
+        }
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{}", sha256(b"attestation")), "size": 11,
+            "platform": {"os": "unknown", "architecture": "unknown"},
+        }));
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        }))
+        .unwrap();
+        self.set(
+            &format!("/v2/{repository}/manifests/{tag}"),
+            Answer::Protected(index),
+        );
+        served
+    }
+
+    /// A Helm repository at `<base><path>`: `index.yaml` listing `name` `version` (relative URL,
+    /// its SHA-256 as digest) and an older version, and the archive. Returns the archive.
+    pub fn chart(&self, path: &str, name: &str, version: &str) -> Vec<u8> {
+        let archive = content(&format!("{name}-{version}.tgz"), 4096);
+        let index = format!(
+            "apiVersion: v1\nentries:\n  {name}:\n  - name: {name}\n    version: {version}\n    digest: {}\n    urls:\n    - {name}-{version}.tgz\n  - name: {name}\n    version: 0.0.1\n    digest: {}\n    urls:\n    - {name}-0.0.1.tgz\n",
+            sha256(&archive),
+            sha256(b"old")
+        );
+        self.set(
+            &format!("{path}/index.yaml"),
+            Answer::Body(index.into_bytes()),
+        );
+        self.set(
+            &format!("{path}/{name}-{version}.tgz"),
+            Answer::Body(archive.clone()),
+        );
+        archive
+    }
+}
+
+/// A tar holding one file `hello` with `text`, as an image layer.
+fn one_file_tar(text: &str) -> Vec<u8> {
+    let mut tar = k0s_vagrant::util::tar::TarWriter::new(Vec::new());
+    tar.append_bytes("hello", text.as_bytes()).unwrap();
+    tar.finish().unwrap()
 }
