@@ -811,7 +811,7 @@ fn k0s_version(raw: &RawSettings) -> Result<Option<String>, SettingsError> {
     Ok(Some(value.to_string()))
 }
 
-fn addon_settings(raw: &RawSettings, net: Ipv4Net) -> Result<AddonSettings, SettingsError> {
+fn addon_settings(raw: &RawSettings) -> Result<AddonSettings, SettingsError> {
     let selection = match raw.get(ADDONS)? {
         None => Selection::default(),
         Some((name, value)) if value.trim().is_empty() => {
@@ -843,7 +843,7 @@ fn addon_settings(raw: &RawSettings, net: Ipv4Net) -> Result<AddonSettings, Sett
         lb_pool,
         mirrors,
     };
-    addons.check(net)?;
+    addons.check()?;
     Ok(addons)
 }
 
@@ -1159,7 +1159,7 @@ impl Settings {
             tart_image: text(raw, TART_IMAGE, DEFAULT_TART_IMAGE)?,
             libvirt_box: text(raw, LIBVIRT_BOX, DEFAULT_LIBVIRT_BOX)?,
             libvirt_driver: libvirt_driver(raw)?,
-            addons: addon_settings(raw, node_network)?,
+            addons: addon_settings(raw)?,
         })
     }
 

@@ -220,8 +220,8 @@ pub enum AddonsError {
 
 impl AddonSettings {
     /// Checks what needs no provider: LB_MODE/LB_POOL only with the load balancer, a pool only in
-    /// `l2` mode and inside `net` without a reserved address.
-    pub fn check(&self, net: Ipv4Net) -> Result<(), AddonsError> {
+    /// `l2` mode.
+    pub fn check(&self) -> Result<(), AddonsError> {
         if !self.selection.load_balancer {
             if self.lb_mode.is_some() {
                 return Err(AddonsError::NoLoadBalancer { var: "LB_MODE" });
@@ -230,34 +230,38 @@ impl AddonSettings {
                 return Err(AddonsError::NoLoadBalancer { var: "LB_POOL" });
             }
         }
-        let Some(pool) = self.lb_pool else {
-            return Ok(());
-        };
-        if self.lb_mode == Some(LbMode::NodeIp) {
+        if self.lb_pool.is_some() && self.lb_mode == Some(LbMode::NodeIp) {
             return Err(AddonsError::PoolWithNodeIp);
         }
-        match pool.conflict(net) {
-            Some(reason) => Err(AddonsError::PoolConflict {
+        Ok(())
+    }
+
+    /// What `provider` refuses: announced addresses and pools on Tart; on libvirt a pool outside
+    /// `net` or holding a reserved address.
+    pub fn check_provider(&self, provider: Provider, net: Ipv4Net) -> Result<(), AddonsError> {
+        if !self.selection.load_balancer {
+            return Ok(());
+        }
+        if provider == Provider::Tart {
+            if self.lb_mode == Some(LbMode::L2) {
+                return Err(AddonsError::L2OnTart);
+            }
+            if self.lb_pool.is_some() {
+                return Err(AddonsError::PoolOnTart);
+            }
+            return Ok(());
+        }
+        match self
+            .lb_pool
+            .and_then(|pool| pool.conflict(net).map(|r| (pool, r)))
+        {
+            Some((pool, reason)) => Err(AddonsError::PoolConflict {
                 pool: pool.to_string(),
                 reason,
                 example: Pool::default_for(net),
             }),
             None => Ok(()),
         }
-    }
-
-    /// What `provider` refuses: announced addresses and pools on Tart.
-    pub fn check_provider(&self, provider: Provider) -> Result<(), AddonsError> {
-        if provider != Provider::Tart || !self.selection.load_balancer {
-            return Ok(());
-        }
-        if self.lb_mode == Some(LbMode::L2) {
-            return Err(AddonsError::L2OnTart);
-        }
-        if self.lb_pool.is_some() {
-            return Err(AddonsError::PoolOnTart);
-        }
-        Ok(())
     }
 }
 
@@ -543,7 +547,7 @@ mod tests {
         let n = net("192.168.56.0/24");
         let conflict = |p: &str| {
             settings(None, Some(p))
-                .check(n)
+                .check_provider(Provider::Libvirt, n)
                 .map_err(|e| e.to_string())
                 .err()
         };
@@ -583,32 +587,34 @@ mod tests {
 
     #[test]
     fn load_balancer_settings_need_the_load_balancer_and_the_right_mode() {
-        let n = net("192.168.56.0/24");
         let mut s = settings(Some(LbMode::L2), None);
         s.selection.load_balancer = false;
         assert_eq!(
-            s.check(n),
+            s.check(),
             Err(AddonsError::NoLoadBalancer { var: "LB_MODE" })
         );
         let s = settings(Some(LbMode::NodeIp), Some("192.168.56.200-192.168.56.201"));
-        assert_eq!(s.check(n), Err(AddonsError::PoolWithNodeIp));
+        assert_eq!(s.check(), Err(AddonsError::PoolWithNodeIp));
     }
 
     #[test]
     fn tart_takes_node_addresses_only() {
+        let n = net("192.168.56.0/24");
         assert_eq!(
-            settings(Some(LbMode::L2), None).check_provider(Provider::Tart),
+            settings(Some(LbMode::L2), None).check_provider(Provider::Tart, n),
             Err(AddonsError::L2OnTart)
         );
+        // Any pool on Tart, also one outside the network: the fix is to unset it.
+        for pool in ["192.168.56.200-192.168.56.201", "10.9.9.1-10.9.9.9"] {
+            assert_eq!(
+                settings(None, Some(pool)).check_provider(Provider::Tart, n),
+                Err(AddonsError::PoolOnTart)
+            );
+        }
         assert_eq!(
-            settings(None, Some("192.168.56.200-192.168.56.201")).check_provider(Provider::Tart),
-            Err(AddonsError::PoolOnTart)
-        );
-        assert_eq!(
-            settings(Some(LbMode::L2), None).check_provider(Provider::Libvirt),
+            settings(Some(LbMode::L2), None).check_provider(Provider::Libvirt, n),
             Ok(())
         );
-        let n = net("192.168.56.0/24");
         let tart = Addons::plan(&settings(None, None), Provider::Tart, n);
         assert_eq!(
             tart.load_balancer,

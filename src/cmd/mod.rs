@@ -55,7 +55,7 @@ pub(crate) fn wanted_plan(
     };
     settings
         .addons
-        .check_provider(provider)
+        .check_provider(provider, settings.node_network)
         .map_err(SettingsError::from)?;
     Ok(Plan::from_settings(&settings, provider, host))
 }

@@ -13,8 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::LoadError;
 
 /// What `load` places on the nodes.
@@ -52,20 +50,8 @@ pub fn inspect(path: &Path) -> Result<Archive, LoadError> {
         .metadata()
         .map_err(|e| unreadable(e.to_string()))?
         .len();
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| unreadable(e.to_string()))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let sha256: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sha256 =
+        crate::util::digest::sha256_file(path).map_err(|e| unreadable(e.source.to_string()))?;
     let entries = read_tar(&mut file, size, |n| {
         matches!(n, "oci-layout" | "index.json" | "manifest.json")
     })
