@@ -743,3 +743,41 @@ fn a_changed_layer_or_a_registry_login_fails_the_add_on_fetch_with_nothing_left(
         stderr(&out)
     );
 }
+
+/// Benchmark, not a test of speed: bytes the release server sends for a first and a second
+/// cluster of 1+1 and of 3+5 nodes sharing one host cache (the deploy's `artifacts` phase runs
+/// the same fetch as `cache fetch`, once per host, whatever the node count), against what the
+/// nodes would download without the cache (each node its own k0s binary and image bundle:
+/// computed, not measured). 64 MiB stand-in assets; prints the figures, asserts only that the
+/// fetches ran. `cargo test --release --test test_cache -- --ignored --nocapture bench`
+#[test]
+#[ignore = "benchmark; run by hand"]
+fn bench_bytes_fetched_per_cluster_with_the_host_cache() {
+    let mirror = Mirror::start();
+    let assets = mirror.release(V, Arch::Amd64, 64 << 20);
+    let per_node: u64 = assets.values().map(|a| a.len() as u64).sum();
+    for (controllers, workers) in [(1u64, 1u64), (3, 5)] {
+        let scratch = Scratch::new("cache-bench");
+        let mut row = Vec::new();
+        for cluster in ["first", "second"] {
+            let before = mirror.bytes_served();
+            let start = std::time::Instant::now();
+            let out = cache_cli(
+                scratch.path(),
+                &mirror,
+                &["cache", "fetch", "--version", V, "--arch", "amd64"],
+            );
+            assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+            row.push(format!(
+                "{cluster} {} bytes in {:.2}s",
+                mirror.bytes_served() - before,
+                start.elapsed().as_secs_f64()
+            ));
+        }
+        eprintln!(
+            "bench {controllers}+{workers}: {}; without the cache each cluster's nodes would download {} bytes",
+            row.join(", "),
+            (controllers + workers) * per_node
+        );
+    }
+}
