@@ -781,3 +781,41 @@ fn bench_bytes_fetched_per_cluster_with_the_host_cache() {
         );
     }
 }
+
+/// The add-on bundle `cache fetch` writes imports into Debian's real containerd, as k0s imports
+/// what lies in its images directory, under the pinned names the add-ons' pods ask for.
+#[test]
+fn containerd_imports_an_add_on_bundle_under_the_pinned_names() {
+    if let Some(why) = common::containerd::missing() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let scratch = Scratch::new("cache-addons-ctrd");
+    let mirror = Mirror::start();
+    mirror.release(V, Arch::Amd64, 1024);
+    serve_addons(&mirror);
+    let out = fetch_addons(scratch.path(), &mirror, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", outcome(&out));
+    let containerd = common::containerd::Containerd::start(&scratch.path().join("ctrd"));
+    for (bundle, names) in [
+        (
+            "addon-storage-v0.0.37.tar",
+            k0s_vagrant::addons::storage::pinned().images,
+        ),
+        (
+            "addon-load-balancer-0.15.3.tar",
+            k0s_vagrant::addons::load_balancer::IMAGES,
+        ),
+    ] {
+        let path = scratch
+            .path()
+            .join("cache/addons/images/amd64")
+            .join(bundle);
+        let listed = containerd
+            .import(&path)
+            .unwrap_or_else(|e| panic!("{bundle}: {e}"));
+        for name in names {
+            assert!(listed.iter().any(|l| l == name), "{name} not in {listed:?}");
+        }
+    }
+}
