@@ -5,6 +5,7 @@ pub mod api;
 pub mod cache;
 pub mod cluster;
 pub mod containerd;
+pub mod images;
 pub mod lab;
 pub mod nodes;
 pub mod sshd;
