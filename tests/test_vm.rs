@@ -225,8 +225,10 @@ impl Tier {
     /// What k0sctl.yaml asks k0sctl to upload is on the VMs, as the STAND-IN k0sctl put it there
     /// over OpenSSH: on every host the k0s binary at /usr/local/bin/k0s (0755) with the cached
     /// binary's SHA-256 and the airgap bundle in /var/lib/k0s/images/ with the cached bundle's;
-    /// on a controller the add-on manifests under /var/lib/k0s/manifests/ with the SHA-256 the
-    /// `# upload sha256:` lines of k0sctl.yaml name; on a worker no manifest at all.
+    /// offline, the add-ons' image bundles there too, and on a controller their chart under
+    /// /var/lib/k0s/charts/; on a controller the add-on manifests under /var/lib/k0s/manifests/;
+    /// each with the SHA-256 the `# upload sha256:` lines of k0sctl.yaml name. A worker gets no
+    /// chart and no manifest.
     fn uploads_landed(&self) {
         let text = std::fs::read_to_string(self.state().join("k0sctl.yaml")).unwrap();
         let digests: BTreeMap<String, String> = text
@@ -259,6 +261,8 @@ impl Tier {
                 (bundle_dst.clone(), bundle_sha.clone(), "644".to_string()),
             ];
             let mut manifests = Vec::new();
+            let mut addon_bundles = Vec::new();
+            let mut charts = Vec::new();
             for file in host["files"].as_sequence().unwrap() {
                 let src = file["src"].as_str().unwrap();
                 let dst = format!(
@@ -271,13 +275,29 @@ impl Tier {
                     assert_eq!(digests.get(src), Some(&bundle_sha), "{name}: {src}");
                     continue;
                 }
-                assert!(dst.starts_with("/var/lib/k0s/manifests/"), "{name}: {dst}");
                 let digest = digests
                     .get(src)
                     .unwrap_or_else(|| panic!("no `# upload sha256:` line for {src}"));
                 want.push((dst.clone(), digest.clone(), mode.to_string()));
-                manifests.push(dst);
+                // Offline, the add-ons' image bundles (every host) and charts (controllers) come
+                // from the cache too.
+                if dst.starts_with("/var/lib/k0s/images/") {
+                    addon_bundles.push(dst);
+                } else if dst.starts_with("/var/lib/k0s/charts/") {
+                    charts.push(dst);
+                } else {
+                    assert!(dst.starts_with("/var/lib/k0s/manifests/"), "{name}: {dst}");
+                    manifests.push(dst);
+                }
             }
+            assert_eq!(
+                addon_bundles,
+                [
+                    "/var/lib/k0s/images/addon-storage-v0.0.37.tar",
+                    "/var/lib/k0s/images/addon-load-balancer-0.15.3.tar"
+                ],
+                "{name}"
+            );
             if name.starts_with("control-plane") {
                 assert!(
                     manifests.contains(
@@ -285,8 +305,10 @@ impl Tier {
                     ),
                     "{name}: {manifests:?}"
                 );
+                assert_eq!(charts, ["/var/lib/k0s/charts/metallb-0.15.3.tgz"], "{name}");
             } else {
                 assert!(manifests.is_empty(), "{name}: {manifests:?}");
+                assert!(charts.is_empty(), "{name}: {charts:?}");
             }
             let paths: Vec<&str> = want.iter().map(|w| w.0.as_str()).collect();
             let said = self.node_sh(
