@@ -1,5 +1,6 @@
-//! Debian's real containerd for a test: run as root with its own root, state and socket under a
-//! scratch directory (the socket stands in for k0s' /run/k0s/containerd.sock), CRI off, no network.
+//! Debian's real containerd for a test: run as root with its own root and state under a scratch
+//! directory, listening at k0s' socket path /run/k0s/containerd.sock (its containerd config's
+//! `grpc.address`, k0s `docs/runtime.md`) unless something already does, CRI off, no network.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -26,6 +27,9 @@ pub fn missing() -> Option<String> {
     None
 }
 
+/// k0s' containerd socket.
+const K0S_SOCKET: &str = "/run/k0s/containerd.sock";
+
 /// A running containerd, stopped when dropped.
 pub struct Containerd {
     child: Child,
@@ -36,7 +40,13 @@ impl Containerd {
     /// Starts containerd under `dir` and waits until `ctr version` answers.
     pub fn start(dir: &Path) -> Containerd {
         std::fs::create_dir_all(dir).unwrap();
-        let socket = dir.join("containerd.sock");
+        // A real k0s on this host (or another test's containerd) keeps its socket.
+        let socket = if Path::new(K0S_SOCKET).exists() {
+            dir.join("containerd.sock")
+        } else {
+            std::fs::create_dir_all("/run/k0s").unwrap();
+            PathBuf::from(K0S_SOCKET)
+        };
         let config = dir.join("containerd.toml");
         std::fs::write(
             &config,
@@ -99,5 +109,10 @@ impl Drop for Containerd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+        if self.socket == Path::new(K0S_SOCKET) {
+            // Only when empty: containerd's ttrpc socket may still be going.
+            let _ = std::fs::remove_dir("/run/k0s");
+        }
     }
 }
