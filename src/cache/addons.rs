@@ -1,6 +1,6 @@
 //! The add-ons in the cache, for offline clusters: each chart archive
 //! (`<root>/addons/charts/<chart>-<version>.tgz`) and one image bundle per add-on, version and
-//! architecture (`<root>/addons/images/<arch>/<addon>-<version>.tar`), each beside a `.sha256`
+//! architecture (`<root>/addons/images/<arch>/addon-<addon>-<version>.tar`), each beside a `.sha256`
 //! record written only after it was verified (the chart against its repository's digest, every
 //! image blob against its own). What an add-on needs is pinned in `crate::addons` ([`Pinned`]).
 
@@ -44,6 +44,8 @@ pub struct AddonEntry {
     pub path: PathBuf,
     pub size: u64,
     pub verified: bool,
+    /// This release pins it (`cache prune` removes the others).
+    pub pinned: bool,
 }
 
 impl Store {
@@ -102,8 +104,8 @@ impl Store {
                 .collect();
             paths.sort();
             for path in paths {
-                let (what, arch) = match known.iter().find(|(_, _, p)| *p == path) {
-                    Some((what, arch, _)) => (what.clone(), *arch),
+                let (what, arch, pinned) = match known.iter().find(|(_, _, p)| *p == path) {
+                    Some((what, arch, _)) => (what.clone(), *arch, true),
                     None => (
                         format!(
                             "{} (no longer used)",
@@ -116,6 +118,7 @@ impl Store {
                                 .unwrap_or_default()
                                 .to_string_lossy(),
                         ),
+                        false,
                     ),
                 };
                 found.push(AddonEntry {
@@ -123,18 +126,12 @@ impl Store {
                     arch,
                     size: std::fs::metadata(&path).map_or(0, |m| m.len()),
                     verified: Store::verified_file(&path).is_some(),
+                    pinned,
                     path,
                 });
             }
         }
         found
-    }
-}
-
-impl AddonEntry {
-    /// This release pins it.
-    pub fn pinned(&self) -> bool {
-        !self.what.ends_with("(no longer used)")
     }
 }
 

@@ -170,7 +170,7 @@ fn prune(project: &Project, cache: &Cache, keep: usize) -> Result<(), Error> {
             download::mib(entry.size)
         );
     }
-    for entry in cache.store.addon_entries().iter().filter(|e| !e.pinned()) {
+    for entry in cache.store.addon_entries().iter().filter(|e| !e.pinned) {
         files::remove(&entry.path)?;
         let _ = std::fs::remove_file(store::Store::sum_path(&entry.path));
         freed += entry.size;
