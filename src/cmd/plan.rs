@@ -63,9 +63,10 @@ pub fn run(
 }
 
 /// Offline, `vagrant up` needs the k0s binary and image bundle of the version the cluster will
-/// run in the cache, and the charts and image bundles of its add-ons: checked here, before the plan lock and any machine exist. The version is
-/// K0S_VERSION, else the one the plan lock records, else the newest complete one in the cache
-/// (what the deploy then records); never the network.
+/// run in the cache, and the charts and image bundles of its add-ons: checked here, before the
+/// plan lock and any machine exist. The version is K0S_VERSION, else the one the plan lock
+/// records, else the newest complete one in the cache (what the deploy then records); never the
+/// network.
 fn offline_check(
     project: &Project,
     wanted: &plan::Plan,
