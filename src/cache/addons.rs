@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use super::{charts, download, images, Arch, Cache, CacheError, Store};
 use crate::addons::{ChartRef, Pinned};
 use crate::util::digest::sha256_file;
-use crate::util::files;
 
 /// The cached files offline add-ons upload: charts to the controllers, bundles to every node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -187,7 +186,7 @@ impl Cache {
                 if Store::verified_file(&dest).is_none() {
                     let (fetched, sha) =
                         charts::fetch(self.http()?, &chart, &self.config.chart_mirrors, &dest)?;
-                    record(&dest, &sha)?;
+                    Store::record(&dest, &sha)?;
                     tracing::info!("chart {}: {}", chart.name, download::mib(fetched.bytes));
                 }
             }
@@ -222,7 +221,7 @@ impl Cache {
             }
             images::write_bundle(&pulled, dest)?;
             let sha = sha256_file(dest)?;
-            record(dest, &sha)?;
+            Store::record(dest, &sha)?;
             let bytes: u64 = pulled.iter().map(|i| i.bytes).sum();
             eprintln!(
                 "    {} images of {} {} for {arch}: {} downloaded, bundle {}",
@@ -237,14 +236,4 @@ impl Cache {
         let _ = std::fs::remove_dir_all(&staging);
         result
     }
-}
-
-/// The `.sha256` record beside a verified file, in `sha256sum`'s format.
-fn record(path: &std::path::Path, sha: &str) -> Result<(), CacheError> {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    Ok(files::write_atomic(
-        &Store::sum_path(path),
-        format!("{sha}  {name}\n").as_bytes(),
-        None,
-    )?)
 }

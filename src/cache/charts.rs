@@ -32,11 +32,10 @@ pub fn locate(
     index: &str,
     index_url: &str,
 ) -> Result<(String, String), CacheError> {
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(index).map_err(|e| CacheError::BadManifest {
-            url: index_url.to_string(),
-            reason: format!("not a Helm repository index: {e}"),
-        })?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(index).map_err(|e| CacheError::BadIndex {
+        url: index_url.to_string(),
+        reason: e.to_string(),
+    })?;
     let entry = doc["entries"][chart.name]
         .as_sequence()
         .into_iter()
@@ -128,6 +127,14 @@ mod tests {
         assert!(matches!(missing, Err(CacheError::ChartNotFound { .. })));
         let no_digest = locate(&CHART, &index("a", "''"), at);
         assert!(matches!(no_digest, Err(CacheError::NoChartDigest { .. })));
+        let html = locate(&CHART, "<html>: [not yaml", at)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            html.starts_with("http://m/metallb/index.yaml is not a Helm repository index (")
+                && html.ends_with("points at the repository, where index.yaml is"),
+            "{html}"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub use store::Store;
 
 use crate::addons::registry::Mirror;
 use crate::util::exit::Category;
-use crate::util::files::{self, FileError};
+use crate::util::files::FileError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
@@ -77,10 +77,12 @@ pub enum CacheError {
     NoChartDigest { url: String, chart: &'static str },
     #[error("{url} wants credentials ({challenge}); k0s-vagrant pulls add-on images anonymously: set REGISTRY_MIRRORS to a mirror that serves them without login")]
     RegistryAuth { url: String, challenge: String },
-    #[error("{image} has no linux/{arch} image; the add-on cannot run on these nodes")]
+    #[error("{image} has no linux/{arch} image, so its add-on cannot run on these nodes; leave that add-on out of ADDONS")]
     NoPlatform { image: String, arch: Arch },
-    #[error("{url} is not an image manifest ({reason})")]
+    #[error("{url} is not an image manifest ({reason}); check that REGISTRY_MIRRORS (when set) serves that registry's API")]
     BadManifest { url: String, reason: String },
+    #[error("{url} is not a Helm repository index ({reason}); check that CHART_MIRRORS (when set) points at the repository, where index.yaml is")]
+    BadIndex { url: String, reason: String },
     #[error("{url}: SHA-256 {got} does not match the digest {expected} it was asked for, so it was discarded; try again, or check {via}")]
     DigestMismatch {
         url: String,
@@ -128,6 +130,7 @@ impl CacheError {
             | CacheError::RegistryAuth { .. }
             | CacheError::NoPlatform { .. }
             | CacheError::BadManifest { .. }
+            | CacheError::BadIndex { .. }
             | CacheError::DigestMismatch { .. } => Category::Remote,
             CacheError::Missing { .. }
             | CacheError::AddonMissing { .. }
@@ -358,11 +361,7 @@ impl Cache {
                     download::mib(fetched.bytes),
                     fetched.elapsed
                 );
-                files::write_atomic(
-                    &Store::sum_path(&dest),
-                    format!("{sha}  {asset}\n").as_bytes(),
-                    None,
-                )?;
+                Store::record(&dest, sha)?;
             }
         }
         self.store.touch(version, arch)?;

@@ -55,6 +55,16 @@ impl Store {
         Self::verified_file(&self.path(version, arch, artifact))
     }
 
+    /// Writes the record of a verified file beside it: `sha256sum`'s line for its name.
+    pub fn record(path: &Path, sha256: &str) -> Result<(), FileError> {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        files::write_atomic(
+            &Self::sum_path(path),
+            format!("{sha256}  {name}\n").as_bytes(),
+            None,
+        )
+    }
+
     /// `path` when it is there with the record its verification left (a `.sha256` naming it).
     pub fn verified_file(path: &Path) -> Option<PathBuf> {
         let name = path.file_name()?.to_string_lossy();
