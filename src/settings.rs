@@ -191,7 +191,7 @@ pub const REGISTRY_MIRRORS: Var = Var::new(
     "REGISTRY_MIRRORS",
     "none",
     "REGISTRY=URL[,REGISTRY=URL...], e.g. docker.io=http://192.168.56.1:5001",
-    "a mirror containerd tries first for each registry, on every node",
+    "a mirror containerd tries first for each registry, on every node, and where cache fetch pulls add-on images from",
 );
 
 /// What the duration variables allow: plain seconds or a unit form (see [`parse_seconds`]).
@@ -272,7 +272,7 @@ pub const K0S_VAGRANT_CACHE: Var = Var::new(
     "K0S_VAGRANT_CACHE",
     "$XDG_CACHE_HOME/k0s-vagrant, else ~/.cache/k0s-vagrant",
     "an absolute directory",
-    "the download cache: k0s binaries and airgap image bundles per version and architecture",
+    "the download cache: k0s binaries and airgap image bundles per version and architecture, add-on charts and images",
 );
 pub const K0S_VAGRANT_MIRROR: Var = Var::new(
     Runtime,
